@@ -1,0 +1,195 @@
+// Session channels: exec and shell, with a PTY when asked, running as the login's OS user
+// with its groups. Exit status and signals go back to the client as sshd sends them.
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import type { Connection, ServerChannel, Session } from 'ssh2';
+import * as pty from 'node-pty';
+import type { Scope } from '../scope';
+import type { Access } from '../policy/access';
+import { authorizePty } from '../policy/authorize';
+import { sendDebug } from '../protocol/ssh2-ext';
+import type { Identity } from './authenticate';
+import type { NodeAudit } from './audit';
+import { asUser } from './osuser';
+
+export interface SessionContext {
+  client: Connection;
+  identity: Identity;
+  scope: Scope;
+  access(): Promise<Access>;
+  audit: NodeAudit;
+  localAddress: string;
+  localPort: number;
+}
+
+interface PtyRequest {
+  term: string;
+  cols: number;
+  rows: number;
+}
+
+/** Environment names a client may set, as Debian's sshd AcceptEnv. */
+const ACCEPT_ENV = /^(LANG|LC_[A-Z_]+)$/;
+const SIGNALS = new Set(['ABRT', 'ALRM', 'FPE', 'HUP', 'ILL', 'INT', 'KILL', 'PIPE', 'QUIT', 'SEGV', 'TERM', 'USR1', 'USR2']);
+
+export function handleSession(ctx: SessionContext, session: Session): void {
+  const scope = ctx.scope.child();
+  const env: Record<string, string> = {};
+  let ptyRequest: PtyRequest | undefined;
+  let started = false;
+  let resize: ((cols: number, rows: number) => void) | undefined;
+  let signal: ((name: string) => void) | undefined;
+
+  session.on('pty', (accept, reject, info) => {
+    void ctx.access().then((access) => {
+      const decision = authorizePty(access, ctx.identity.permitPty);
+      if (!decision.allow) {
+        ctx.audit.refusal('session.pty', decision, ctx.identity);
+        sendDebug(ctx.client, decision.message);
+        reject?.();
+        return;
+      }
+      ptyRequest = { term: info.term || 'xterm', cols: info.cols || 80, rows: info.rows || 24 };
+      accept?.();
+    });
+  });
+  session.on('window-change', (accept, _reject, info) => {
+    if (ptyRequest) {
+      ptyRequest.cols = info.cols;
+      ptyRequest.rows = info.rows;
+    }
+    resize?.(info.cols, info.rows);
+    accept?.();
+  });
+  session.on('env', (accept, reject, info) => {
+    if (ACCEPT_ENV.test(info.key) && !started) {
+      env[info.key] = info.val;
+      accept?.();
+    } else {
+      reject?.();
+    }
+  });
+  session.on('signal', (accept, reject, info) => {
+    if (signal && SIGNALS.has(info.name)) {
+      signal(info.name);
+      accept?.();
+    } else {
+      reject?.();
+    }
+  });
+  const start = (command: string | undefined, channel: ServerChannel) => {
+    started = true;
+    const controls = run(ctx, scope, channel, command, env, ptyRequest);
+    resize = controls.resize;
+    signal = controls.signal;
+  };
+  session.on('exec', (accept, reject, info) => {
+    if (started) return reject?.();
+    start(info.command, accept());
+  });
+  session.on('shell', (accept, reject) => {
+    if (started) return reject?.();
+    start(undefined, accept());
+  });
+  session.on('subsystem', (_accept, reject) => reject?.());
+  session.on('close', () => void scope.close());
+}
+
+function run(
+  ctx: SessionContext,
+  scope: Scope,
+  channel: ServerChannel,
+  command: string | undefined,
+  clientEnv: Record<string, string>,
+  ptyRequest: PtyRequest | undefined,
+): { resize: (cols: number, rows: number) => void; signal: (name: string) => void } {
+  const { identity } = ctx;
+  const user = identity.osUser;
+  const shell = user.shell || '/bin/sh';
+  const env: Record<string, string> = {
+    ...clientEnv,
+    HOME: user.home,
+    USER: user.name,
+    LOGNAME: user.name,
+    SHELL: shell,
+    PATH: user.uid === 0 ? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' : '/usr/local/bin:/usr/bin:/bin',
+    SSH_CLIENT: `${identity.remoteAddr} ${identity.remotePort} ${ctx.localPort}`,
+    SSH_CONNECTION: `${identity.remoteAddr} ${identity.remotePort} ${ctx.localAddress} ${ctx.localPort}`,
+    FERRY_USER: identity.user,
+  };
+  if (ptyRequest) env.TERM = ptyRequest.term;
+  // A login shell for "shell", `shell -c` for exec, as sshd runs them.
+  const argv = asUser(user, command === undefined ? [shell, '-l'] : [shell, '-c', command]);
+  const [file, ...args] = argv as [string, ...string[]];
+  const cwd = user.home;
+  const started = Date.now();
+  ctx.audit.emit({ type: 'session.start', success: true, fields: { command: command ?? null, pty: Boolean(ptyRequest) } }, identity);
+  const finish = (exitCode: number | null, signalName: string | null) => {
+    if (signalName) channel.exit(signalName.replace(/^SIG/, ''), false, '');
+    else channel.exit(exitCode ?? 0);
+    channel.end();
+    ctx.audit.emit(
+      { type: 'session.end', success: true, fields: { command: command ?? null, exit_code: exitCode, signal: signalName, duration_ms: Date.now() - started } },
+      identity,
+    );
+  };
+
+  if (ptyRequest) {
+    let term: pty.IPty;
+    try {
+      term = pty.spawn(file, args, { name: ptyRequest.term, cols: ptyRequest.cols, rows: ptyRequest.rows, cwd: existingDir(cwd), env });
+    } catch (err) {
+      channel.stderr.write(`ferry: cannot start a terminal: ${String(err)}\r\n`);
+      finish(255, null);
+      return { resize: () => {}, signal: () => {} };
+    }
+    term.onData((data) => channel.write(data));
+    channel.on('data', (data: Buffer) => term.write(data.toString('utf8')));
+    term.onExit(({ exitCode, signal }) => finish(signal ? null : exitCode, signal ? signalName(signal) : null));
+    scope.defer(() => { try { term.kill('SIGHUP'); } catch { /* already gone */ } });
+    return {
+      resize: (cols, rows) => { try { term.resize(cols, rows); } catch { /* exited */ } },
+      signal: (name) => { try { term.kill(`SIG${name}`); } catch { /* exited */ } },
+    };
+  }
+
+  const child = spawn(file, args, { cwd: existingDir(cwd), env, stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdout.pipe(channel, { end: false });
+  child.stderr.pipe(channel.stderr, { end: false });
+  channel.pipe(child.stdin);
+  child.stdin.on('error', () => {});
+  let outputs = 2;
+  let exit: [number | null, string | null] | undefined;
+  const maybeFinish = () => {
+    if (outputs === 0 && exit) finish(exit[0], exit[1]);
+  };
+  child.stdout.once('end', () => { outputs -= 1; maybeFinish(); });
+  child.stderr.once('end', () => { outputs -= 1; maybeFinish(); });
+  child.once('error', (err) => {
+    channel.stderr.write(`ferry: cannot run the command: ${err.message}\n`);
+    exit = [127, null];
+    outputs = 0;
+    maybeFinish();
+  });
+  child.once('exit', (code, sig) => { exit = [code, sig]; maybeFinish(); });
+  scope.defer(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGHUP'); });
+  return {
+    resize: () => {},
+    signal: (name) => { child.kill(`SIG${name}` as NodeJS.Signals); },
+  };
+}
+
+function signalName(signal: number): string | null {
+  const entry = Object.entries(os.constants.signals).find(([, n]) => n === signal);
+  return entry ? entry[0] : null;
+}
+
+function existingDir(dir: string): string {
+  try {
+    return fs.statSync(dir).isDirectory() ? dir : '/';
+  } catch {
+    return '/';
+  }
+}

@@ -1,0 +1,71 @@
+// A lifetime. One per connection and one per channel: everything opened inside registers
+// a disposer here, and closing the scope runs them last-in-first-out. A disposer added to
+// a closed scope runs at once, so a listener that finishes binding after its connection
+// went away is closed rather than leaked.
+
+export type Disposer = () => void | Promise<void>;
+
+export class Scope {
+  readonly #controller = new AbortController();
+  readonly #disposers: Disposer[] = [];
+  readonly #onError: (err: unknown) => void;
+  #closing: Promise<void> | undefined;
+
+  constructor(onError: (err: unknown) => void = () => {}) {
+    this.#onError = onError;
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  get closed(): boolean {
+    return this.#controller.signal.aborted;
+  }
+
+  /** A child scope that closes when this one does, and can close earlier on its own. */
+  child(): Scope {
+    const child = new Scope(this.#onError);
+    const remove = this.defer(() => child.close());
+    child.defer(remove);
+    return child;
+  }
+
+  /**
+   * Registers a disposer; returns a function that unregisters it without running it.
+   * On a closed scope the disposer runs immediately.
+   */
+  defer(disposer: Disposer): () => void {
+    if (this.closed) {
+      this.#run(disposer);
+      return () => {};
+    }
+    this.#disposers.push(disposer);
+    return () => {
+      const i = this.#disposers.lastIndexOf(disposer);
+      if (i >= 0) this.#disposers.splice(i, 1);
+    };
+  }
+
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#controller.abort();
+    const pending: Promise<void>[] = [];
+    while (this.#disposers.length > 0) {
+      const disposer = this.#disposers.pop();
+      if (disposer) pending.push(this.#run(disposer));
+    }
+    this.#closing = Promise.all(pending).then(() => undefined);
+    return this.#closing;
+  }
+
+  #run(disposer: Disposer): Promise<void> {
+    try {
+      const result = disposer();
+      if (result instanceof Promise) return result.catch((err: unknown) => this.#onError(err));
+    } catch (err) {
+      this.#onError(err);
+    }
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,231 @@
+// Interop: the stock OpenSSH client against the ferry node, over real loopback sockets.
+
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { TestCluster, roleYaml, type Credentials } from './helpers/cluster';
+import { canConnect, echoServer, eventually, roundTrip, start } from './helpers/process';
+import { SSH, ensureOpenSSH, ensureOsUser, type TestOsUser } from './helpers/system';
+
+describe('OpenSSH ssh against the ferry node', () => {
+  let cluster: TestCluster;
+  let dev: TestOsUser;
+  let creds: Credentials;
+  let echo: Awaited<ReturnType<typeof echoServer>>;
+
+  before(async () => {
+    ensureOpenSSH();
+    dev = ensureOsUser('ferry-dev');
+    cluster = await TestCluster.start();
+    await cluster.role(roleYaml('dev', { logins: [dev.name], permitListen: ['*:1024-65535', '*:0', '*:80'] }));
+    await cluster.role(roleYaml('no-remote', { logins: [dev.name], remote: false }));
+    creds = await cluster.user('alice', [dev.name], ['dev']);
+    echo = await echoServer();
+  });
+
+  after(async () => {
+    await echo?.close();
+    await cluster?.stop();
+  });
+
+  it('runs a command as the login user and passes the exit status back', async () => {
+    const ssh = start(SSH, cluster.sshArgs(creds, dev.name, [], ['id -un; exit 7']));
+    try {
+      const exit = await ssh.exited();
+      assert.equal(exit.code, 7, ssh.output());
+      assert.match(ssh.output(), new RegExp(`^${dev.name}$`, 'm'));
+    } finally {
+      ssh.kill();
+    }
+    const login = await cluster.expectAudit('auth.login', (e) => e.success && e.user === 'alice');
+    assert.equal(login.login, dev.name);
+  });
+
+  it('-R 0 prints the allocated port and traffic flows both ways', async () => {
+    const ssh = start(SSH, cluster.sshArgs(creds, dev.name, ['-o', 'LogLevel=INFO', '-N', '-R', `0:127.0.0.1:${echo.port}`]));
+    try {
+      const m = await ssh.waitFor(/Allocated port (\d+) for remote forward to 127\.0\.0\.1:(\d+)/);
+      const port = Number(m[1]);
+      assert.ok(port > 0 && port <= 65535);
+      const reply = await roundTrip(port, 'hello', 'echo:hello'.length);
+      assert.equal(reply.toString(), 'echo:hello');
+      const end = await cluster.expectAudit('tunnel.conn.end', (e) => e.fields?.port === port);
+      assert.deepEqual([end.fields?.bytes_in, end.fields?.bytes_out], [5, 10]);
+      const listen = await cluster.expectAudit('tunnel.listen', (e) => e.success && e.fields?.port === port);
+      assert.equal(listen.fields?.bind_address, 'localhost', 'ssh sends "localhost" when -R has no bind address');
+      // `ferryctl tunnels ls` reads this: counters are flushed within a second.
+      await eventually('tunnel row with counters', async () =>
+        (await cluster.auth.storage.listTunnels()).some(
+          (t) => t.port === port && t.user === 'alice' && t.login === dev.name && t.connections === 1 && t.bytesIn === 5 && t.bytesOut === 10,
+        ), 3000);
+    } finally {
+      ssh.kill('SIGKILL');
+    }
+  });
+
+  it('carries 8 MiB each way intact through a -R tunnel', async () => {
+    const raw = await echoServer({ raw: true });
+    const ssh = start(SSH, cluster.sshArgs(creds, dev.name, ['-o', 'LogLevel=INFO', '-N', '-R', `0:127.0.0.1:${raw.port}`]));
+    try {
+      const port = Number((await ssh.waitFor(/Allocated port (\d+)/))[1]);
+      const payload = crypto.randomBytes(8 * 1024 * 1024);
+      const reply = await roundTrip(port, payload, payload.length);
+      assert.equal(crypto.createHash('sha256').update(reply).digest('hex'), crypto.createHash('sha256').update(payload).digest('hex'));
+    } finally {
+      ssh.kill('SIGKILL');
+      await raw.close();
+    }
+  });
+
+  it('keeps the exact bind string in forwarded-tcpip, so OpenSSH finds its forward (localhost, "")', async () => {
+    for (const bind of ['localhost', '']) {
+      const spec = bind === '' ? `:0:127.0.0.1:${echo.port}` : `${bind}:0:127.0.0.1:${echo.port}`;
+      const ssh = start(SSH, cluster.sshArgs(creds, dev.name, ['-o', 'LogLevel=INFO', '-N', '-R', spec]));
+      try {
+        const port = Number((await ssh.waitFor(/Allocated port (\d+)/))[1]);
+        // Without gateway_ports every bind address listens on loopback.
+        assert.equal((await roundTrip(port, 'x', 6)).toString(), 'echo:x');
+        assert.doesNotMatch(ssh.output(), /unknown listen_port/);
+      } finally {
+        ssh.kill('SIGKILL');
+      }
+    }
+  });
+
+  it('killing the client frees the port within a second', async () => {
+    const ssh = start(SSH, cluster.sshArgs(creds, dev.name, ['-o', 'LogLevel=INFO', '-N', '-R', `0:127.0.0.1:${echo.port}`]));
+    let port = 0;
+    try {
+      port = Number((await ssh.waitFor(/Allocated port (\d+)/))[1]);
+      assert.equal(await canConnect(port), true);
+    } finally {
+      ssh.kill('SIGKILL');
+    }
+    await eventually(`port ${port} closed after the client died`, async () => !(await canConnect(port)), 1000);
+    await cluster.expectAudit('tunnel.close', (e) => e.fields?.port === port);
+    await eventually('tunnel row removed', async () => !(await cluster.auth.storage.listTunnels()).some((t) => t.port === port));
+  });
+
+  it('ssh -O cancel through a ControlMaster frees the port; the master stays up', async () => {
+    const control = path.join(cluster.dir, 'ctl');
+    const master = start(SSH, cluster.sshArgs(creds, dev.name, ['-o', 'LogLevel=INFO', '-M', '-S', control, '-N', '-R', `0:127.0.0.1:${echo.port}`]));
+    try {
+      const port = Number((await master.waitFor(/Allocated port (\d+)/))[1]);
+      // A connection forwarded before the cancel survives it.
+      const survivor = net.connect({ port, host: '127.0.0.1' });
+      await new Promise<void>((r) => survivor.once('connect', () => r()));
+      survivor.write('a');
+      await new Promise<void>((r) => survivor.once('data', () => r()));
+      const cancel = start(SSH, cluster.sshArgs(creds, dev.name, ['-S', control, '-O', 'cancel', '-R', `0:127.0.0.1:${echo.port}`]));
+      // OpenSSH's client cancels a port-0 forward by its allocated port.
+      const cancelByPort = await cancel.exited();
+      if (cancelByPort.code !== 0) {
+        const again = start(SSH, cluster.sshArgs(creds, dev.name, ['-S', control, '-O', 'cancel', '-R', `${port}:127.0.0.1:${echo.port}`]));
+        assert.equal((await again.exited()).code, 0, again.output());
+      }
+      await eventually(`port ${port} closed after cancel`, async () => !(await canConnect(port)), 2000);
+      const echoed = new Promise<string>((r) => survivor.once('data', (d) => r(d.toString())));
+      survivor.write('b');
+      assert.equal(await echoed, 'echo:b');
+      survivor.destroy();
+      assert.equal(master.child.exitCode, null, 'master still running');
+      await cluster.expectAudit('tunnel.close', (e) => e.fields?.port === port);
+    } finally {
+      master.kill('SIGKILL');
+    }
+  });
+
+  it('a role with remote forwarding off makes ExitOnForwardFailure exit 255, with the reason audited', async () => {
+    const denied = await cluster.user('bob', [dev.name], ['no-remote']);
+    const ssh = start(SSH, cluster.sshArgs(denied, dev.name, ['-o', 'LogLevel=DEBUG', '-o', 'ExitOnForwardFailure=yes', '-N', '-R', `0:127.0.0.1:${echo.port}`]));
+    const exit = await ssh.exited();
+    assert.equal(exit.code, 255, ssh.output());
+    assert.match(ssh.output(), /remote port forwarding failed for listen port 0/);
+    assert.match(ssh.output(), /Remote: remote port forwarding is not allowed for you/);
+    const refusal = await cluster.expectAudit('tunnel.listen', (e) => !e.success && e.user === 'bob');
+    assert.equal(refusal.code, 'denied_by_role');
+    assert.match(refusal.message ?? '', /role "no-remote" disables remote port forwarding/);
+  });
+
+  it('a non-root login cannot take port 80', async () => {
+    const ssh = start(SSH, cluster.sshArgs(creds, dev.name, ['-o', 'LogLevel=DEBUG', '-o', 'ExitOnForwardFailure=yes', '-N', '-R', `80:127.0.0.1:${echo.port}`]));
+    const exit = await ssh.exited();
+    assert.equal(exit.code, 255, ssh.output());
+    assert.match(ssh.output(), /Remote: port 80 is privileged/);
+    const refusal = await cluster.expectAudit('tunnel.listen', (e) => !e.success && e.fields?.requested_port === 80);
+    assert.equal(refusal.code, 'privileged_port');
+  });
+
+  it('a port already taken fails cleanly and leaks nothing', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    const taken = (blocker.address() as net.AddressInfo).port;
+    try {
+      const ssh = start(SSH, cluster.sshArgs(creds, dev.name, ['-o', 'LogLevel=DEBUG', '-o', 'ExitOnForwardFailure=yes', '-N', '-R', `127.0.0.1:${taken}:127.0.0.1:${echo.port}`]));
+      assert.equal((await ssh.exited()).code, 255, ssh.output());
+      assert.match(ssh.output(), /Remote: port \d+ is already in use/);
+      const refusal = await cluster.expectAudit('tunnel.listen', (e) => !e.success && e.fields?.requested_port === taken);
+      assert.equal(refusal.code, 'port_in_use');
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('answers keepalive@openssh.com (unknown global requests) so ServerAlive does not drop the session', async () => {
+    const ssh = start(SSH, cluster.sshArgs(creds, dev.name, ['-o', 'ServerAliveInterval=1', '-o', 'ServerAliveCountMax=1'], ['sleep 3; echo still-here']));
+    try {
+      const exit = await ssh.exited(15_000);
+      assert.equal(exit.code, 0, ssh.output());
+      assert.match(ssh.output(), /still-here/);
+    } finally {
+      ssh.kill();
+    }
+  });
+
+  it('a unix-socket forward works, is 0600 and owned by the login, and is gone after disconnect', async () => {
+    const socketPath = path.join(dev.home, `fwd-${process.pid}.sock`);
+    const ssh = start(SSH, cluster.sshArgs(creds, dev.name, ['-o', 'ExitOnForwardFailure=yes', '-N', '-R', `${socketPath}:127.0.0.1:${echo.port}`]));
+    try {
+      await eventually('socket file exists', () => fs.existsSync(socketPath));
+      const st = fs.statSync(socketPath);
+      assert.equal(st.mode & 0o777, 0o600);
+      assert.equal(st.uid, dev.uid);
+      const reply = await new Promise<string>((resolve, reject) => {
+        const s = net.connect(socketPath, () => s.write('u'));
+        s.once('data', (d) => { resolve(d.toString()); s.destroy(); });
+        s.once('error', reject);
+      });
+      assert.equal(reply, 'echo:u');
+    } finally {
+      ssh.kill('SIGKILL');
+    }
+    await eventually('socket file removed after disconnect', () => !fs.existsSync(socketPath), 2000);
+    await cluster.expectAudit('tunnel.close', (e) => e.fields?.socket_path === socketPath);
+  });
+
+  it('a unix socket where the login may not write is refused with the reason', async () => {
+    const ssh = start(SSH, cluster.sshArgs(creds, dev.name, ['-o', 'LogLevel=DEBUG', '-o', 'ExitOnForwardFailure=yes', '-N', '-R', `/root/not-yours.sock:127.0.0.1:${echo.port}`]));
+    assert.equal((await ssh.exited()).code, 255, ssh.output());
+    assert.equal(fs.existsSync('/root/not-yours.sock'), false);
+    const refusal = await cluster.expectAudit('tunnel.listen', (e) => !e.success && e.fields?.socket_path === '/root/not-yours.sock');
+    assert.equal(refusal.code, 'path_not_allowed');
+  });
+
+  it('-L local forwarding works under the role switch', async () => {
+    const local = await new Promise<number>((resolve) => {
+      const s = net.createServer();
+      s.listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
+    });
+    const ssh = start(SSH, cluster.sshArgs(creds, dev.name, ['-o', 'ExitOnForwardFailure=yes', '-N', '-L', `${local}:127.0.0.1:${echo.port}`]));
+    try {
+      await eventually('local listener up', () => canConnect(local));
+      assert.equal((await roundTrip(local, 'L', 6)).toString(), 'echo:L');
+      await cluster.expectAudit('forward.local', (e) => e.success && e.fields?.port === echo.port);
+    } finally {
+      ssh.kill('SIGKILL');
+    }
+  });
+});
