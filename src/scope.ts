@@ -37,7 +37,7 @@ export class Scope {
    */
   defer(disposer: Disposer): () => void {
     if (this.closed) {
-      this.#run(disposer);
+      void this.#run(disposer);
       return () => {};
     }
     this.#disposers.push(disposer);

@@ -8,7 +8,7 @@ import type { AuthService } from '../auth/service';
 import { ROLES_EXTENSION } from '../auth/service';
 import { resolveAccess } from '../policy/access';
 import { authorizeLogin } from '../policy/authorize';
-import { CertChecker, parseCertificate, verifyCertificateAuthSignature } from '../auth/sshcert';
+import { CertChecker, checkSshSignature, parseCertificate } from '../auth/sshcert';
 import { canActAs, lookupOsUser, type OsUser } from './osuser';
 
 export interface Identity {
@@ -65,8 +65,13 @@ export async function authenticate(
   }
   const user = cert.keyId;
   if (!pk.signature || !pk.blob) return { kind: 'query' };
-  if (!verifyCertificateAuthSignature(cert, pk.signature, pk.blob)) {
-    return { kind: 'reject', code: 'bad_signature', reason: 'the signature made with the certificate key does not verify', user, audit: true };
+  const signature = checkSshSignature(cert.key, pk.signature, pk.blob);
+  if (!signature.valid) {
+    return { kind: 'reject', code: 'bad_signature', reason: `the signature made with the certificate key does not verify: ${signature.reason}`, user, audit: true };
+  }
+  if (signature.algorithm === 'ssh-rsa') {
+    // SHA-1 RSA signatures: refused by OpenSSH 8.8+ by default, and by us.
+    return { kind: 'reject', code: 'weak_signature', reason: 'ssh-rsa (SHA-1) signatures are not accepted; use rsa-sha2-256/512 or an ed25519 key', user, audit: true };
   }
   const record = await auth.storage.getUser(user);
   if (!record) return { kind: 'reject', code: 'unknown_user', reason: `user "${user}" no longer exists`, user, audit: true };
