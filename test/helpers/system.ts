@@ -42,6 +42,9 @@ export function ensureOsUser(name: string): TestOsUser {
   if (spawnSync('getent', ['passwd', name]).status !== 0) {
     execFileSync('useradd', ['--create-home', '--shell', '/bin/sh', name]);
   }
+  // useradd leaves the password "!" (locked), and sshd without PAM refuses locked accounts
+  // even for key logins; "*" means "no password" without the lock.
+  execFileSync('usermod', ['-p', '*', name]);
   const fields = execFileSync('getent', ['passwd', name], { encoding: 'utf8' }).trim().split(':');
   return { name, uid: Number(fields[2]), gid: Number(fields[3]), home: fields[5] ?? `/home/${name}` };
 }

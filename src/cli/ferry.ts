@@ -1,0 +1,68 @@
+// ferry: the user's client (like tsh). `ferry ssh` takes ssh(1)'s flags.
+
+import os from 'node:os';
+import { Command, Option } from 'commander';
+import { describeError } from '../errors';
+import { buildInvocation, type RawSshFlags } from '../client/options';
+import { EXIT_FAILURE, SshSession } from '../client/ssh';
+
+const collect = (value: string, previous: string[]) => previous.concat([value]);
+
+export async function main(argv: string[]): Promise<number> {
+  let exitCode = 0;
+  const program = new Command('ferry')
+    .description('Ferry client: SSH with reverse tunnels that just work.')
+    .enablePositionalOptions()
+    .exitOverride()
+    .configureOutput({ outputError: (str, write) => write(`ferry: ${str.replace(/^error: /, '')}`) });
+  program
+    .command('ssh')
+    .description('connect to a node (or any sshd) the way ssh(1) does')
+    .usage('[options] [user@]host [command ...]')
+    .argument('<destination>', '[user@]host')
+    .argument('[command...]', 'remote command; everything after the host is passed untouched')
+    .passThroughOptions()
+    .helpOption('--help', 'display help for command')
+    .option('-p <port>', 'port to connect to on the remote host')
+    .option('-l <login>', 'login name on the remote host')
+    .option('-i <keyfile>', 'private key; KEYFILE-cert.pub beside it is offered as the certificate')
+    .option('-N', 'do not run a remote command (just forward ports)')
+    .option('-t', 'force a pseudo-terminal')
+    .option('-T', 'disable the pseudo-terminal')
+    .option('-q', 'quiet: no warnings or "Allocated port" lines')
+    .option('-v', 'verbose (repeatable)', (_v: string, prev: number) => prev + 1, 0)
+    .option('-o <option>', 'ssh option, e.g. ExitOnForwardFailure=yes (repeatable)', collect, [])
+    .addOption(new Option('-R <spec>', 'remote forward: [bind_address:]port:host:hostport, ... (repeatable)').argParser(collect).default([]))
+    .addOption(new Option('-L <spec>', 'local forward: [bind_address:]port:host:hostport, ... (repeatable)').argParser(collect).default([]))
+    .addOption(new Option('-D <spec>', 'dynamic SOCKS forward: [bind_address:]port (repeatable)').argParser(collect).default([]))
+    .action(async (destination: string, command: string[], flags: RawSshFlags) => {
+      let session: SshSession;
+      try {
+        session = new SshSession(buildInvocation(destination, command, flags, os.userInfo().username), {
+          stdin: process.stdin,
+          stdout: process.stdout,
+          stderr: process.stderr,
+        });
+      } catch (err) {
+        process.stderr.write(`${describeError(err)}\n`);
+        exitCode = EXIT_FAILURE;
+        return;
+      }
+      try {
+        exitCode = await session.run();
+      } catch (err) {
+        process.stderr.write(`ferry: ${describeError(err)}\n`);
+        exitCode = EXIT_FAILURE;
+      }
+    });
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? '';
+    if (code === 'commander.helpDisplayed' || code === 'commander.help' || code === 'commander.version') return 0;
+    if (code.startsWith('commander.')) return EXIT_FAILURE;
+    process.stderr.write(`ferry: ${describeError(err)}\n`);
+    return EXIT_FAILURE;
+  }
+  return exitCode;
+}

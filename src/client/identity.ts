@@ -1,0 +1,60 @@
+// The client's identity: a private key and, beside it, the OpenSSH certificate the cluster
+// signed for it (KEY-cert.pub, as ssh looks for it). ssh2 cannot offer a certificate by
+// itself; certifiedKey() makes its parsed key present the certificate as its public half,
+// and Ferry's ssh2 patch makes the signature carry the plain algorithm name, as OpenSSH
+// expects. The private half and signing stay ssh2's.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { utils, type ParsedKey } from 'ssh2';
+import { ValidationError } from '../errors';
+import { isCertificateKeyType, parseAuthorizedKeyLine, parseCertificate } from '../auth/sshcert';
+
+export interface ClientIdentity {
+  keyFile: string;
+  certFile: string | undefined;
+  key: ParsedKey;
+  /** What the user sees in -v output. */
+  description: string;
+}
+
+/** Wraps a parsed private key so ssh2 offers the certificate blob under the certificate's algorithm. */
+export function certifiedKey(key: ParsedKey, certLine: string, source: string): ParsedKey {
+  const line = parseAuthorizedKeyLine(certLine);
+  if (!isCertificateKeyType(line.type)) throw new ValidationError(`${source}: not an OpenSSH certificate (type ${line.type})`);
+  const cert = parseCertificate(line.blob);
+  if (!cert.key.blob.equals(key.getPublicSSH())) {
+    throw new ValidationError(`${source}: the certificate is for a different key than ${key.comment || 'the private key'}`);
+  }
+  const adapter = Object.create(key) as ParsedKey & { type: string };
+  Object.defineProperty(adapter, 'type', { value: line.type, enumerable: true });
+  Object.defineProperty(adapter, 'getPublicSSH', { value: () => line.blob });
+  return adapter;
+}
+
+const DEFAULT_KEYS = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
+
+/** Loads -i KEYFILE (or ssh's default key names) and the certificate beside it, if any. */
+export function loadIdentity(keyFile: string | undefined, certFile: string | undefined): ClientIdentity {
+  const candidates = keyFile ? [expandHome(keyFile)] : DEFAULT_KEYS.map((k) => path.join(os.homedir(), '.ssh', k));
+  const file = candidates.find((f) => fs.existsSync(f));
+  if (!file) {
+    throw new ValidationError(keyFile ? `Warning: Identity file ${keyFile} not accessible: No such file or directory.` : 'no identity: pass -i KEYFILE (and keep KEYFILE-cert.pub beside it)');
+  }
+  const parsed = utils.parseKey(fs.readFileSync(file));
+  if (parsed instanceof Error) throw new ValidationError(`${file}: cannot read the private key: ${parsed.message}`);
+  const key = Array.isArray(parsed) ? (parsed[0] as ParsedKey) : parsed;
+  if (!key.isPrivateKey()) throw new ValidationError(`${file}: not a private key`);
+  const certPath = certFile ? expandHome(certFile) : `${file}-cert.pub`;
+  if (!fs.existsSync(certPath)) {
+    if (certFile) throw new ValidationError(`certificate file ${certFile} not found`);
+    return { keyFile: file, certFile: undefined, key, description: `${file} (${key.type}, no certificate)` };
+  }
+  const certKey = certifiedKey(key, fs.readFileSync(certPath, 'utf8'), certPath);
+  return { keyFile: file, certFile: certPath, key: certKey, description: `${file} with certificate ${certPath}` };
+}
+
+export function expandHome(p: string): string {
+  return p === '~' ? os.homedir() : p.startsWith('~/') ? path.join(os.homedir(), p.slice(2)) : p;
+}

@@ -1,0 +1,420 @@
+// `ferry ssh`: connect, verify the host, authenticate with the certificate, set up -R/-L/-D,
+// run the command or shell, and on the way out cancel every forward and exit with ssh's
+// codes (the remote status; 255 for connection and forwarding errors).
+
+import net from 'node:net';
+import readline from 'node:readline';
+import { Client, type AnyAuthMethod, type Channel, type ClientChannel, type ParsedKey } from 'ssh2';
+import { describeError, OpenFailure } from '../errors';
+import { Scope } from '../scope';
+import { onRemoteDebug, rejectChannel } from '../protocol/ssh2-ext';
+import { parsePublicKeyBlob, fingerprintSha256 } from '../auth/sshcert';
+import { bindAll } from '../node/bind';
+import { formatAllocatedPort, formatForwardTarget, type ForwardTarget, type ListenAddress, type RemoteForward, type RemoteForwardTarget } from './forwardspec';
+import { expandHome, loadIdentity } from './identity';
+import { appendKnownHost, hostLookupName, loadKnownHosts, verifyHostKey } from './knownhosts';
+import type { SshInvocation } from './options';
+import { serveSocks } from './socks';
+
+export const EXIT_FAILURE = 255;
+const CANCEL_GRACE_MS = 1000;
+
+export interface Terminal {
+  stdin: NodeJS.ReadStream;
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+}
+
+export class SshSession {
+  readonly #inv: SshInvocation;
+  readonly #term: Terminal;
+  readonly #scope = new Scope();
+  readonly #client = new Client();
+  readonly #remoteTargets = new Map<string, RemoteForwardTarget>();
+  readonly #remoteUnixTargets = new Map<string, RemoteForwardTarget>();
+  readonly #granted: RemoteForward[] = [];
+  readonly #grantedPorts = new Map<RemoteForward, number>();
+  readonly #inFlight = new Set<net.Socket | Channel>();
+  #lastRemoteDebug = '';
+
+  constructor(inv: SshInvocation, term: Terminal) {
+    this.#inv = inv;
+    this.#term = term;
+  }
+
+  #warn(line: string): void {
+    if (!this.#inv.quiet) this.#term.stderr.write(`${line}\r\n`.replace(/\r?\n?$/, '\n'));
+  }
+
+  #debug(line: string): void {
+    if (this.#inv.verbosity > 0) this.#term.stderr.write(`debug1: ${line}\n`);
+  }
+
+  /** Runs the whole session; resolves with the process exit code. */
+  async run(): Promise<number> {
+    const identity = loadIdentity(this.#inv.keyFile, this.#inv.certFile);
+    this.#debug(`Offering ${identity.description}`);
+    try {
+      await this.#connect(identity.key);
+    } catch (err) {
+      this.#term.stderr.write(`${describeError(err)}\n`);
+      return EXIT_FAILURE;
+    }
+    this.#scope.defer(() => { this.#client.end(); });
+    this.#client.on('tcp connection', (details, accept, reject) => this.#onForwardedTcp(details, accept, reject));
+    this.#client.on('unix connection', (details, accept, reject) => this.#onForwardedUnix(details, accept, reject));
+
+    const closed = new Promise<void>((resolve) => this.#client.once('close', () => resolve()));
+    const stop = new Promise<'signal'>((resolve) => {
+      const onSignal = () => resolve('signal');
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      this.#scope.defer(() => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); });
+    });
+
+    try {
+      const forwardsOk = await this.#setUpForwards();
+      if (!forwardsOk) return EXIT_FAILURE;
+      let status: number;
+      if (this.#inv.noCommand) {
+        const why = await Promise.race([stop, closed.then(() => 'closed' as const)]);
+        status = why === 'closed' ? EXIT_FAILURE : 0;
+        if (why === 'closed') this.#term.stderr.write(`Connection to ${this.#inv.host} closed by remote host.\n`);
+      } else {
+        const outcome = await Promise.race([this.#runCommand(), stop, closed.then(() => 'closed' as const)]);
+        status = typeof outcome === 'number' ? outcome : EXIT_FAILURE;
+      }
+      await this.#cancelForwards();
+      return status;
+    } finally {
+      await this.#scope.close();
+    }
+  }
+
+  #connect(key: ParsedKey): Promise<void> {
+    const inv = this.#inv;
+    return new Promise((resolve, reject) => {
+      let hostKeyError: string | undefined;
+      let offered = false;
+      const onError = (err: Error & { level?: string }) => {
+        if (hostKeyError) return reject(new Error(hostKeyError));
+        if (err.level === 'client-authentication') return reject(new Error(`${inv.login}@${inv.host}: Permission denied (publickey).`));
+        if (err.level === 'client-timeout') return reject(new Error(`ssh: connect to host ${inv.host} port ${inv.port}: Connection timed out`));
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ECONNREFUSED') return reject(new Error(`ssh: connect to host ${inv.host} port ${inv.port}: Connection refused`));
+        if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return reject(new Error(`ssh: Could not resolve hostname ${inv.host}: Name or service not known`));
+        reject(new Error(`ssh: connect to host ${inv.host} port ${inv.port}: ${err.message}`));
+      };
+      this.#client.once('error', onError);
+      this.#client.once('ready', () => {
+        this.#client.off('error', onError);
+        this.#client.on('error', (err) => this.#debug(`connection error: ${err.message}`));
+        this.#debug(`Authenticated to ${inv.host} ([${inv.host}]:${inv.port}) using "publickey".`);
+        resolve();
+      });
+      onRemoteDebug(this.#client, (message) => {
+        this.#lastRemoteDebug = message;
+        this.#debug(`Remote: ${message}`);
+      });
+      this.#debug(`Connecting to ${inv.host} port ${inv.port}.`);
+      this.#client.connect({
+        host: inv.host,
+        port: inv.port,
+        username: inv.login,
+        // An authHandler entry is the one place ssh2 takes an already parsed key as it is
+        // (config.privateKey keeps only text); the certificate adapter needs that.
+        authHandler: (_methods, _partial, next) => {
+          // ssh2 types leave out `false`, its documented "no more methods" answer.
+          if (offered) return next(false as unknown as AnyAuthMethod);
+          offered = true;
+          next({ type: 'publickey', username: inv.login, key });
+        },
+        // ssh2 sends OpenSSH extensions (streamlocal) only to servers named OpenSSH unless told.
+        strictVendor: false,
+        readyTimeout: inv.connectTimeout > 0 ? inv.connectTimeout * 1000 : 30_000,
+        keepaliveInterval: inv.serverAliveInterval * 1000,
+        hostVerifier: (hostKey: Buffer, verify: (ok: boolean) => void) => {
+          this.#verifyHostKey(hostKey).then(
+            () => verify(true),
+            (err: unknown) => {
+              hostKeyError = describeError(err);
+              verify(false);
+            },
+          );
+        },
+      });
+    });
+  }
+
+  async #verifyHostKey(blob: Buffer): Promise<void> {
+    const inv = this.#inv;
+    const key = parsePublicKeyBlob(blob);
+    const files = inv.userKnownHostsFiles.map(expandHome);
+    const name = hostLookupName(inv.host, inv.port);
+    const fingerprint = fingerprintSha256(blob);
+    const verdict = verifyHostKey(loadKnownHosts(files), name, key.type, blob);
+    switch (verdict.kind) {
+      case 'match':
+        this.#debug(`Host '${name}' is known and matches the ${key.type} host key (${verdict.line.file}:${verdict.line.line}).`);
+        return;
+      case 'revoked':
+        throw new Error(`@@@ WARNING: REVOKED HOST KEY DETECTED! @@@\nThe ${key.type} host key for ${name} (${fingerprint}) is marked as revoked in ${verdict.line.file}:${verdict.line.line}.\nHost key verification failed.`);
+      case 'changed': {
+        const where = verdict.lines.map((l) => `${l.file}:${l.line}`).join(', ');
+        throw new Error(
+          `@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n` +
+            `@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n` +
+            `@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n` +
+            `IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!\n` +
+            `The ${key.type} key sent by ${name} is ${fingerprint}.\n` +
+            `Offending key in ${where}\nHost key verification failed.`,
+        );
+      }
+      case 'unknown': {
+        const file = files[0];
+        const mode = inv.strictHostKeyChecking;
+        if (mode === 'yes') throw new Error(`No ${key.type} host key is known for ${name} and you have requested strict checking.\nHost key verification failed.`);
+        if (mode === 'ask') {
+          if (!this.#term.stdin.isTTY) throw new Error(`The authenticity of host '${name}' can't be established (${key.type} key ${fingerprint}), and there is no terminal to ask.\nHost key verification failed.`);
+          const ok = await this.#ask(`The authenticity of host '${name}' can't be established.\n${key.type} key fingerprint is ${fingerprint}.\nAre you sure you want to continue connecting (yes/no)? `);
+          if (!ok) throw new Error('Host key verification failed.');
+        }
+        if (file && file !== '/dev/null') {
+          try {
+            appendKnownHost(file, name, key.type, blob);
+            this.#warn(`Warning: Permanently added '${name}' (${key.type}) to the list of known hosts.`);
+          } catch (err) {
+            this.#debug(`could not add the host key to ${file}: ${describeError(err)}`);
+          }
+        }
+      }
+    }
+  }
+
+  #ask(question: string): Promise<boolean> {
+    const rl = readline.createInterface({ input: this.#term.stdin, output: this.#term.stderr });
+    return new Promise((resolve) => rl.question(question, (answer) => { rl.close(); resolve(answer.trim().toLowerCase() === 'yes'); }));
+  }
+
+  // Remote forwards ------------------------------------------------------------
+
+  async #setUpForwards(): Promise<boolean> {
+    for (const fwd of this.#inv.remote) {
+      const ok = await this.#requestRemote(fwd);
+      if (!ok && this.#inv.exitOnForwardFailure) return false;
+    }
+    for (const fwd of this.#inv.local) {
+      const ok = await this.#listenLocal(fwd.spec, fwd.kind === 'local-tcp' ? { listen: fwd.listen, port: fwd.port } : { path: fwd.socketPath }, (socket) => this.#openLocal(socket, fwd.target));
+      if (!ok && this.#inv.exitOnForwardFailure) return false;
+    }
+    for (const fwd of this.#inv.dynamic) {
+      const ok = await this.#listenLocal(fwd.spec, fwd.kind === 'dynamic-tcp' ? { listen: fwd.listen, port: fwd.port } : { path: fwd.socketPath }, (socket) => this.#serveDynamic(socket));
+      if (!ok && this.#inv.exitOnForwardFailure) return false;
+    }
+    return true;
+  }
+
+  #requestRemote(fwd: RemoteForward): Promise<boolean> {
+    return new Promise((resolve) => {
+      this.#lastRemoteDebug = '';
+      const fail = (what: string) => {
+        const reason = this.#lastRemoteDebug ? `: ${this.#lastRemoteDebug}` : '';
+        const line = `${this.#inv.exitOnForwardFailure ? 'Error' : 'Warning'}: remote port forwarding failed for ${what}${reason}`;
+        if (this.#inv.exitOnForwardFailure) this.#term.stderr.write(`${line}\n`);
+        else this.#warn(line);
+        resolve(false);
+      };
+      if (fwd.kind === 'remote-unix') {
+        this.#client.openssh_forwardInStreamLocal(fwd.socketPath, (err) => {
+          if (err) return fail(`listen path ${fwd.socketPath}`);
+          this.#remoteUnixTargets.set(fwd.socketPath, fwd.target);
+          this.#granted.push(fwd);
+          this.#debug(`remote forward success for: listen ${fwd.socketPath}, connect ${formatForwardTarget(fwd.target)}`);
+          resolve(true);
+        });
+        return;
+      }
+      this.#client.forwardIn(fwd.bindAddress, fwd.port, (err, realPort) => {
+        if (err) return fail(`listen port ${fwd.port}`);
+        const bound = fwd.port === 0 ? realPort : fwd.port;
+        this.#remoteTargets.set(`${fwd.bindAddress}\u0000${bound}`, fwd.target);
+        this.#granted.push(fwd);
+        this.#grantedPorts.set(fwd, bound);
+        if (fwd.port === 0) this.#warn(formatAllocatedPort(bound, fwd.target));
+        this.#debug(`remote forward success for: listen ${fwd.bindAddress}:${bound}, connect ${formatForwardTarget(fwd.target)}`);
+        resolve(true);
+      });
+    });
+  }
+
+  #onForwardedTcp(
+    details: { destIP: string; destPort: number; srcIP: string; srcPort: number },
+    accept: () => Channel,
+    reject: () => void,
+  ): void {
+    const target = this.#remoteTargets.get(`${details.destIP}\u0000${details.destPort}`);
+    if (!target) return rejectChannel(reject, OpenFailure.ADMINISTRATIVELY_PROHIBITED, 'no such forward');
+    this.#deliver(target, accept, reject);
+  }
+
+  #onForwardedUnix(details: { socketPath: string }, accept: () => Channel, reject: () => void): void {
+    const target = this.#remoteUnixTargets.get(details.socketPath);
+    if (!target) return rejectChannel(reject, OpenFailure.ADMINISTRATIVELY_PROHIBITED, 'no such forward');
+    this.#deliver(target, accept, reject);
+  }
+
+  /** Dials the local target first; only a connection that succeeded gets its channel accepted. */
+  #deliver(target: RemoteForwardTarget, accept: () => Channel, reject: () => void): void {
+    if (target.kind === 'socks') {
+      const channel = accept();
+      this.#track(channel);
+      void serveSocks(channel, (host, port) => dial({ kind: 'tcp', host, port }), { onError: (err) => this.#warn(`socks: ${err.message}`) });
+      return;
+    }
+    dial(target).then(
+      (socket) => {
+        const channel = accept();
+        this.#track(socket);
+        pipeBoth(socket, channel);
+      },
+      (err: unknown) => {
+        const text = describeError(err);
+        this.#warn(`connect_to ${formatForwardTarget(target)}: failed: ${text}`);
+        rejectChannel(reject, OpenFailure.CONNECT_FAILED, text);
+      },
+    );
+  }
+
+  #track(stream: net.Socket | Channel): void {
+    this.#inFlight.add(stream);
+    stream.once('close', () => this.#inFlight.delete(stream));
+  }
+
+  /** Cancels every granted remote forward, then gives in-flight connections a moment to finish. */
+  async #cancelForwards(): Promise<void> {
+    const cancels = this.#granted.map(
+      (fwd) =>
+        new Promise<void>((resolve) => {
+          const done = () => resolve();
+          try {
+            if (fwd.kind === 'remote-unix') this.#client.openssh_unforwardInStreamLocal(fwd.socketPath, done);
+            else this.#client.unforwardIn(fwd.bindAddress, this.#grantedPorts.get(fwd) ?? fwd.port, done);
+          } catch {
+            done(); // the connection is already gone
+          }
+        }),
+    );
+    const deadline = new Promise<void>((r) => setTimeout(r, CANCEL_GRACE_MS).unref());
+    await Promise.race([Promise.all(cancels), deadline]);
+    const drained = new Promise<void>((resolve) => {
+      const check = () => (this.#inFlight.size === 0 ? resolve() : setTimeout(check, 20).unref());
+      check();
+    });
+    await Promise.race([drained, new Promise<void>((r) => setTimeout(r, CANCEL_GRACE_MS).unref())]);
+  }
+
+  // Local and dynamic forwards ---------------------------------------------------
+
+  async #listenLocal(spec: string, where: { listen: ListenAddress; port: number } | { path: string }, onSocket: (s: net.Socket) => void): Promise<boolean> {
+    try {
+      if ('path' in where) {
+        const server = net.createServer(onSocket);
+        await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(where.path, () => resolve()); });
+        this.#scope.defer(() => { server.close(); });
+      } else {
+        const hosts = where.listen.kind === 'loopback' ? ['127.0.0.1', '::1'] : where.listen.kind === 'all-interfaces' ? ['::', '0.0.0.0'] : [where.listen.address];
+        const { servers } = await bindAll({ hosts, firstOnly: where.listen.kind === 'all-interfaces' }, where.port, onSocket);
+        for (const s of servers) this.#scope.defer(() => { s.close(); });
+      }
+      return true;
+    } catch (err) {
+      const line = `${this.#inv.exitOnForwardFailure ? 'Error' : 'Warning'}: could not set up local forwarding for ${spec}: ${describeError(err)}`;
+      this.#term.stderr.write(`${line}\n`);
+      return false;
+    }
+  }
+
+  #openLocal(socket: net.Socket, target: ForwardTarget): void {
+    this.#track(socket);
+    const onChannel = (err: Error | undefined, channel: ClientChannel) => {
+      if (err) {
+        this.#warn(`channel: open failed: ${formatForwardTarget(target)}: ${err.message}`);
+        socket.destroy();
+        return;
+      }
+      pipeBoth(socket, channel);
+    };
+    if (target.kind === 'unix') this.#client.openssh_forwardOutStreamLocal(target.path, onChannel);
+    else this.#client.forwardOut(socket.remoteAddress ?? '127.0.0.1', socket.remotePort ?? 0, target.host, target.port, onChannel);
+  }
+
+  #serveDynamic(socket: net.Socket): void {
+    this.#track(socket);
+    socket.on('error', () => {});
+    void serveSocks(
+      socket,
+      (host, port) =>
+        new Promise((resolve, reject) => {
+          this.#client.forwardOut(socket.remoteAddress ?? '127.0.0.1', socket.remotePort ?? 0, host, port, (err, channel) => (err ? reject(err) : resolve(channel)));
+        }),
+      { onError: (err) => this.#warn(`socks: ${err.message}`) },
+    );
+    socket.resume();
+  }
+
+  // The command or shell ---------------------------------------------------------------
+
+  #runCommand(): Promise<number> {
+    const inv = this.#inv;
+    const command = inv.command.join(' ');
+    const wantPty = inv.pty === 'force' || (inv.pty === 'auto' && command === '' && Boolean(this.#term.stdin.isTTY));
+    const ptyOpts = { term: process.env.TERM ?? 'xterm', cols: this.#term.stdout.columns || 80, rows: this.#term.stdout.rows || 24 };
+    return new Promise((resolve) => {
+      const onStream = (err: Error | undefined, stream: ClientChannel) => {
+        if (err) {
+          this.#term.stderr.write(`ferry: ${err.message}\n`);
+          return resolve(EXIT_FAILURE);
+        }
+        const stdin = this.#term.stdin;
+        if (wantPty && stdin.isTTY) {
+          stdin.setRawMode(true);
+          this.#scope.defer(() => { stdin.setRawMode(false); });
+          const onResize = () => stream.setWindow(this.#term.stdout.rows || 24, this.#term.stdout.columns || 80, 0, 0);
+          process.stdout.on('resize', onResize);
+          this.#scope.defer(() => { process.stdout.off('resize', onResize); });
+        }
+        stdin.pipe(stream);
+        this.#scope.defer(() => { stdin.unpipe(stream); stdin.pause(); });
+        stream.pipe(this.#term.stdout, { end: false });
+        stream.stderr.pipe(this.#term.stderr, { end: false });
+        let code: number | undefined;
+        stream.on('exit', (exitCode: number | null, signal?: string) => {
+          code = signal ? EXIT_FAILURE : (exitCode ?? EXIT_FAILURE);
+        });
+        stream.once('close', () => resolve(code ?? EXIT_FAILURE));
+      };
+      if (command === '') this.#client.shell(wantPty ? ptyOpts : false, onStream);
+      else this.#client.exec(command, wantPty ? { pty: ptyOpts } : {}, onStream);
+    });
+  }
+}
+
+function dial(target: ForwardTarget): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = target.kind === 'unix' ? net.connect(target.path) : net.connect({ host: target.host, port: target.port });
+    socket.once('connect', () => {
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+    socket.once('error', reject);
+  });
+}
+
+function pipeBoth(socket: net.Socket, channel: Channel): void {
+  socket.on('error', () => channel.destroy());
+  channel.on('error', () => socket.destroy());
+  channel.once('close', () => socket.end());
+  socket.once('close', () => channel.destroy());
+  socket.pipe(channel);
+  channel.pipe(socket);
+}

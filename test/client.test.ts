@@ -1,0 +1,274 @@
+// `ferry ssh` end to end: against the ferry node and against a stock OpenSSH sshd.
+
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { TestCluster, roleYaml, type Credentials } from './helpers/cluster';
+import { canConnect, echoServer, eventually, roundTrip, start } from './helpers/process';
+import { startSshd, type Sshd } from './helpers/sshd';
+import { ensureOpenSSH, ensureOsUser, type TestOsUser } from './helpers/system';
+
+const FERRY = path.resolve(__dirname, '..', '..', 'bin', 'ferry');
+// Never execFileSync a client here: the node under test runs in this process's event loop.
+const curl = async (args: string[]) => (await promisify(execFile)('curl', ['-s', '--max-time', '10', ...args], { encoding: 'utf8' })).stdout;
+
+function ferryArgs(creds: Credentials, port: number, extra: string[], dest: string, command: string[] = []): string[] {
+  return ['ssh', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-i', creds.key, '-p', String(port), ...extra, dest, ...command];
+}
+
+function ferry(args: string[]) {
+  return start(process.execPath, [FERRY, ...args]);
+}
+
+async function httpServer(body: string): Promise<{ port: number; close(): Promise<void> }> {
+  const server = http.createServer((_req, res) => res.end(body));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return { port: (server.address() as net.AddressInfo).port, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+function httpGet(port: number, host = '127.0.0.1'): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http.get({ host, port, path: '/', agent: false }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => { body += d.toString(); });
+      res.on('end', () => resolve(body));
+    }).on('error', reject);
+  });
+}
+
+describe('ferry ssh against the ferry node', () => {
+  let cluster: TestCluster;
+  let dev: TestOsUser;
+  let creds: Credentials;
+  let web: Awaited<ReturnType<typeof httpServer>>;
+  let dest: string;
+
+  before(async () => {
+    ensureOpenSSH();
+    dev = ensureOsUser('ferry-dev');
+    cluster = await TestCluster.start();
+    await cluster.role(roleYaml('dev', { logins: [dev.name], permitListen: ['*:1024-65535', '*:0'] }));
+    await cluster.role(roleYaml('no-remote', { logins: [dev.name], remote: false }));
+    creds = await cluster.user('alice', [dev.name], ['dev']);
+    web = await httpServer('hello from the workstation');
+    dest = `${dev.name}@127.0.0.1`;
+  });
+
+  after(async () => {
+    await web?.close();
+    await cluster?.stop();
+  });
+
+  it('runs a remote command and exits with its status, arguments untouched', async () => {
+    const run = ferry(ferryArgs(creds, cluster.port, [], dest, ['echo', '-n', 'a b;', 'exit 3']));
+    const exit = await run.exited();
+    assert.equal(exit.code, 3, run.output());
+    assert.match(run.output(), /a b/);
+  });
+
+  it('-N -R 0 prints the Allocated line and serves HTTP from the workstation', async () => {
+    const run = ferry(ferryArgs(creds, cluster.port, ['-N', '-R', `0:127.0.0.1:${web.port}`], dest));
+    try {
+      const m = await run.waitFor(new RegExp(`Allocated port (\\d+) for remote forward to 127\\.0\\.0\\.1:${web.port}`));
+      assert.equal(await httpGet(Number(m[1])), 'hello from the workstation');
+    } finally {
+      run.kill('SIGKILL');
+    }
+  });
+
+  it('-q hides the Allocated line', async () => {
+    const run = ferry(ferryArgs(creds, cluster.port, ['-q', '-NR', `0:127.0.0.1:${web.port}`], dest));
+    try {
+      await cluster.expectAudit('tunnel.listen', (e) => e.success && e.fields?.bind_address === 'localhost' && run.output() === '');
+      assert.doesNotMatch(run.output(), /Allocated/);
+    } finally {
+      run.kill('SIGKILL');
+    }
+  });
+
+  it('SIGINT cancels every forward and frees the node port', async () => {
+    const run = ferry(ferryArgs(creds, cluster.port, ['-N', '-R', `0:127.0.0.1:${web.port}`], dest));
+    const port = Number((await run.waitFor(/Allocated port (\d+)/))[1]);
+    assert.equal(await canConnect(port), true);
+    run.kill('SIGINT');
+    const exit = await run.exited();
+    assert.equal(exit.code, 0, run.output());
+    assert.equal(await canConnect(port), false);
+    await cluster.expectAudit('tunnel.close', (e) => e.fields?.port === port);
+  });
+
+  it('a refused forward warns with the node reason; ExitOnForwardFailure makes it fatal (255)', async () => {
+    const denied = await cluster.user('bob', [dev.name], ['no-remote']);
+    const soft = ferry(ferryArgs(denied, cluster.port, ['-R', `0:127.0.0.1:${web.port}`], dest, ['echo', 'ran']));
+    const softExit = await soft.exited();
+    assert.equal(softExit.code, 0, soft.output());
+    assert.match(soft.output(), /Warning: remote port forwarding failed for listen port 0: remote port forwarding is not allowed for you/);
+    assert.match(soft.output(), /ran/);
+    const hard = ferry(ferryArgs(denied, cluster.port, ['-o', 'ExitOnForwardFailure=yes', '-N', '-R', `0:127.0.0.1:${web.port}`], dest));
+    const hardExit = await hard.exited();
+    assert.equal(hardExit.code, 255, hard.output());
+    assert.match(hard.output(), /Error: remote port forwarding failed for listen port 0: remote port forwarding is not allowed for you/);
+  });
+
+  it('a dead local target refuses the channel with the reason and keeps the tunnel up', async () => {
+    const dead = await new Promise<number>((resolve) => {
+      const s = net.createServer();
+      s.listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
+    });
+    const run = ferry(ferryArgs(creds, cluster.port, ['-N', '-R', `0:127.0.0.1:${dead}`], dest));
+    try {
+      const port = Number((await run.waitFor(/Allocated port (\d+)/))[1]);
+      const s = net.connect({ port, host: '127.0.0.1' });
+      await new Promise<void>((r) => s.once('close', () => r()));
+      await run.waitFor(new RegExp(`connect_to 127\\.0\\.0\\.1:${dead}: failed: .*ECONNREFUSED`));
+      const refused = await cluster.expectAudit('tunnel.conn.start', (e) => !e.success && e.fields?.port === port);
+      assert.match(refused.message ?? '', /ECONNREFUSED/);
+      assert.equal(await canConnect(port), true, 'the tunnel stays up');
+    } finally {
+      run.kill('SIGKILL');
+    }
+  });
+
+  it('forwards a remote unix socket to a local TCP service', async () => {
+    const sock = path.join(dev.home, `ferry-client-${process.pid}.sock`);
+    const run = ferry(ferryArgs(creds, cluster.port, ['-N', '-o', 'ExitOnForwardFailure=yes', '-R', `${sock}:127.0.0.1:${web.port}`], dest));
+    try {
+      await eventually('socket exists', () => fs.existsSync(sock));
+      const body = await new Promise<string>((resolve, reject) => {
+        http.get({ socketPath: sock, path: '/', agent: false }, (res) => {
+          let b = '';
+          res.on('data', (d: Buffer) => { b += d.toString(); });
+          res.on('end', () => resolve(b));
+        }).on('error', reject);
+      });
+      assert.equal(body, 'hello from the workstation');
+    } finally {
+      run.kill('SIGINT');
+      await run.exited();
+    }
+    assert.equal(fs.existsSync(sock), false);
+  });
+
+  it('reverse dynamic forwarding (-R port alone) answers SOCKS on the client side', async () => {
+    const run = ferry(ferryArgs(creds, cluster.port, ['-N', '-R', '0'], dest));
+    try {
+      const port = Number((await run.waitFor(/Allocated port (\d+)/))[1]);
+      const body = await curl(['--socks5-hostname', `127.0.0.1:${port}`, `http://127.0.0.1:${web.port}/`]);
+      assert.equal(body, 'hello from the workstation');
+      const body4a = await curl(['--socks4a', `127.0.0.1:${port}`, `http://localhost:${web.port}/`]);
+      assert.equal(body4a, 'hello from the workstation');
+    } finally {
+      run.kill('SIGKILL');
+    }
+  });
+
+  it('-L and -D work end to end through the node', async () => {
+    const echo = await echoServer();
+    const [lport, dport] = await Promise.all([0, 0].map(() => new Promise<number>((resolve) => {
+      const s = net.createServer();
+      s.listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
+    })));
+    const run = ferry(ferryArgs(creds, cluster.port, ['-N', '-L', `${lport}:127.0.0.1:${echo.port}`, '-D', String(dport)], dest));
+    try {
+      await eventually('-L listening', () => canConnect(lport ?? 0));
+      assert.equal((await roundTrip(lport ?? 0, 'hi', 7)).toString(), 'echo:hi');
+      const body = await curl(['--socks5', `127.0.0.1:${dport}`, `http://127.0.0.1:${web.port}/`]);
+      assert.equal(body, 'hello from the workstation');
+    } finally {
+      run.kill('SIGKILL');
+      await echo.close();
+    }
+  });
+
+  it('refuses a bad -R spec before connecting, quoting it, with exit 255', async () => {
+    const run = ferry(['ssh', '-R', '8080:host', '-p', '1', dest]);
+    const exit = await run.exited();
+    assert.equal(exit.code, 255);
+    assert.match(run.output(), /Bad remote forwarding specification '8080:host'/);
+    assert.match(run.output(), /\[bind_address:\]port:host:hostport/);
+  });
+
+  it('verifies host keys: adds a new one with accept-new, refuses a changed one loudly', async () => {
+    const known = path.join(cluster.dir, 'known_hosts');
+    const args = (mode: string) => ['ssh', '-o', `StrictHostKeyChecking=${mode}`, '-o', `UserKnownHostsFile=${known}`, '-i', creds.key, '-p', String(cluster.port), dest, 'true'];
+    const strict = ferry(args('yes'));
+    assert.equal((await strict.exited()).code, 255);
+    assert.match(strict.output(), /Host key verification failed/);
+    const first = ferry(args('accept-new'));
+    assert.equal((await first.exited()).code, 0, first.output());
+    assert.match(fs.readFileSync(known, 'utf8'), new RegExp(`^\\[127\\.0\\.0\\.1\\]:${cluster.port} ssh-ed25519 `));
+    const again = ferry(args('yes'));
+    assert.equal((await again.exited()).code, 0, again.output());
+    const other = execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(cluster.dir, 'other'), '-C', 'x']);
+    void other;
+    const otherKey = fs.readFileSync(path.join(cluster.dir, 'other.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
+    fs.writeFileSync(known, `[127.0.0.1]:${cluster.port} ${otherKey}\n`);
+    const changed = ferry(args('accept-new'));
+    assert.equal((await changed.exited()).code, 255);
+    assert.match(changed.output(), /REMOTE HOST IDENTIFICATION HAS CHANGED/);
+  });
+});
+
+describe('ferry ssh against a stock OpenSSH sshd', () => {
+  let cluster: TestCluster;
+  let dev: TestOsUser;
+  let creds: Credentials;
+  let web: Awaited<ReturnType<typeof httpServer>>;
+  let sshd: Sshd;
+  let sshdLocalOnly: Sshd;
+
+  before(async () => {
+    ensureOpenSSH();
+    dev = ensureOsUser('ferry-dev');
+    cluster = await TestCluster.start();
+    await cluster.role(roleYaml('dev', { logins: [dev.name] }));
+    creds = await cluster.user('alice', [dev.name], ['dev']);
+    const userCA = await cluster.auth.exportCA('user');
+    sshd = await startSshd(userCA, ['AllowTcpForwarding yes']);
+    sshdLocalOnly = await startSshd(userCA, ['AllowTcpForwarding local']);
+    web = await httpServer('served via sshd');
+  });
+
+  after(async () => {
+    await web?.close();
+    await sshd?.stop();
+    await sshdLocalOnly?.stop();
+    await cluster?.stop();
+  });
+
+  it('logs in with the ferry certificate and serves HTTP through -R 0', async () => {
+    const run = ferry(ferryArgs(creds, sshd.port, ['-N', '-R', `0:127.0.0.1:${web.port}`], `${dev.name}@127.0.0.1`));
+    try {
+      const port = Number((await run.waitFor(/Allocated port (\d+) for remote forward/))[1]);
+      assert.equal(await httpGet(port), 'served via sshd');
+    } finally {
+      run.kill('SIGINT');
+      await run.exited();
+    }
+  });
+
+  it('with AllowTcpForwarding local, -R fails gracefully and -L still works', async () => {
+    const echo = await echoServer();
+    const lport = await new Promise<number>((resolve) => {
+      const s = net.createServer();
+      s.listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
+    });
+    const run = ferry(ferryArgs(creds, sshdLocalOnly.port, ['-N', '-R', `0:127.0.0.1:${web.port}`, '-L', `${lport}:127.0.0.1:${echo.port}`], `${dev.name}@127.0.0.1`));
+    try {
+      await run.waitFor(/Warning: remote port forwarding failed for listen port 0/);
+      await eventually('-L listening', () => canConnect(lport));
+      assert.equal((await roundTrip(lport, 'x', 6)).toString(), 'echo:x');
+    } finally {
+      run.kill('SIGKILL');
+      await echo.close();
+    }
+    const strict = ferry(ferryArgs(creds, sshdLocalOnly.port, ['-o', 'ExitOnForwardFailure=yes', '-N', '-R', `0:127.0.0.1:${web.port}`], `${dev.name}@127.0.0.1`));
+    assert.equal((await strict.exited()).code, 255, strict.output());
+    assert.match(strict.output(), /Error: remote port forwarding failed for listen port 0/);
+  });
+});
