@@ -61,6 +61,21 @@ export async function connectionRate(port: number, total: number, concurrency: n
   return { perSecond: ttfb.length / seconds, p50: percentile(ttfb, 50), p99: percentile(ttfb, 99), ok: ttfb.length, failed: errors.length, errors: errors.slice(0, 5) };
 }
 
+/** `total` new connections one after another: latency without queueing behind other connections. */
+export async function serialLatency(port: number, total: number): Promise<{ p50: number; errors: string[] }> {
+  const ttfb: number[] = [];
+  const errors: string[] = [];
+  for (let i = 0; i < total; i++) {
+    try {
+      ttfb.push(await ping(port, 15_000));
+    } catch (err) {
+      if (err instanceof CorrectnessError) throw err;
+      errors.push((err as Error).message);
+    }
+  }
+  return { p50: percentile(ttfb, 50), errors: errors.slice(0, 5) };
+}
+
 export interface Concurrent {
   served: number;
   failed: number;

@@ -11,6 +11,8 @@ export interface Options {
   bytes: number;
   conns: number;
   connConcurrency: number;
+  /** New connections made one at a time, for latency without queueing. */
+  serial: number;
   concurrent: number;
   openConcurrency: number;
   clients: number;
@@ -29,6 +31,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --client-rounds N     rounds that also run the many-clients figure (default 3; quick 1)
   --mib N               bytes per transfer direction, in MiB (default 1024; quick 64)
   --conns N             new connections for the rate/latency figure (default 2000; quick 200)
+  --serial N            new connections made one at a time (default 100; quick 30)
   --concurrent N        connections held open at once on one tunnel (default 1000; quick 200)
   --clients N           SSH clients each holding a -R 0 forward (default 200; quick 20)
   --starts N            client starts timed per round (default 10; quick 5)
@@ -53,6 +56,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
       'client-rounds': { type: 'string' },
       mib: { type: 'string' },
       conns: { type: 'string' },
+      serial: { type: 'string' },
       concurrent: { type: 'string' },
       clients: { type: 'string' },
       starts: { type: 'string' },
@@ -77,6 +81,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
     bytes: positive('mib', values.mib, quick ? 64 : 1024) * 1024 * 1024,
     conns: positive('conns', values.conns, quick ? 200 : 2000),
     connConcurrency: 16,
+    serial: positive('serial', values.serial, quick ? 30 : 100),
     concurrent: positive('concurrent', values.concurrent, quick ? 200 : 1000),
     openConcurrency: 64,
     clients: positive('clients', values.clients, quick ? 20 : 200),

@@ -6,7 +6,7 @@ import type { ProfileSummary } from './profile';
 
 export type FigureId =
   | 'up' | 'down'
-  | 'connRate' | 'ttfbP50' | 'ttfbP99'
+  | 'connRate' | 'ttfbP50' | 'ttfbP99' | 'ttfbSerial'
   | 'concServed' | 'concRss' | 'concPss' | 'concTotalRss'
   | 'clientsUp' | 'clientsRss' | 'clientsPss' | 'clientsTotalRss'
   | 'startup';
@@ -26,6 +26,7 @@ export const FIGURES: FigureSpec[] = [
   { id: 'connRate', label: 'new connections', unit: 'conn/s', better: 'higher', digits: 0 },
   { id: 'ttfbP50', label: 'first byte p50', unit: 'ms', better: 'lower', digits: 2 },
   { id: 'ttfbP99', label: 'first byte p99', unit: 'ms', better: 'lower', digits: 2 },
+  { id: 'ttfbSerial', label: 'first byte p50, one at a time', unit: 'ms', better: 'lower', digits: 2 },
   { id: 'concServed', label: 'concurrent conns served (min)', unit: 'conns', better: 'count', digits: 0 },
   { id: 'concRss', label: 'server RSS per conn', unit: 'KiB', better: 'lower', digits: 1 },
   { id: 'concPss', label: 'server PSS per conn', unit: 'KiB', better: 'lower', digits: 1 },

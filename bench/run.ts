@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ferry, openssh, startTunnel, type ClientKind } from './clients';
-import { concurrentConnections, connectionRate, manyClients, median, startupTime, throughput } from './figures';
+import { concurrentConnections, connectionRate, manyClients, median, serialLatency, startupTime, throughput } from './figures';
 import { USAGE, parseOptions, type Options } from './options';
 import { Proc, killAllNow, stopAll } from './procs';
 import { summarizeProfile, type ProfileSummary } from './profile';
@@ -122,6 +122,12 @@ async function tunnelFigures(ctx: Context, pairing: Pairing, result: PairingResu
     record(result, 'ttfbP50', r.p50);
     record(result, 'ttfbP99', r.p99);
     if (r.failed > 0) ctx.problems.push(`${tag}: ${r.failed} of ${opts.conns} connections failed: ${r.errors.join('; ')}`);
+  });
+  progress.line(`${tag}: ${opts.serial} new connections, one at a time`);
+  await attempt(ctx, `${tag} serial latency`, async () => {
+    const r = await serialLatency(port, opts.serial);
+    record(result, 'ttfbSerial', r.p50);
+    if (r.errors.length > 0) ctx.problems.push(`${tag}: serial connections failed: ${r.errors.join('; ')}`);
   });
   for (const dir of ['up', 'down'] as const) {
     progress.line(`${tag}: ${dir === 'up' ? 'upload' : 'download'} ${mib} MiB`);

@@ -46,7 +46,7 @@ describe('authorizeTcpipForward', () => {
       assert.equal(d.allow, false);
       if (d.allow) return;
       assert.equal(d.code, code);
-      if (message) assert.match(d.message, message);
+      if (message) assert.match(`${d.message} | ${d.reason}`, message);
       assert.ok(d.reason.length >= d.message.length, 'the audit reason is the full text');
     });
   }
