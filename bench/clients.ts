@@ -11,11 +11,15 @@ export interface TunnelArgs {
   creds: Credentials;
   /** The -R argument, e.g. 0:127.0.0.1:PORT. */
   spec: string;
+  /** Flags for node itself (e.g. --cpu-prof), for clients that run on node. */
+  nodeFlags?: string[];
 }
 
 export interface ClientKind {
   readonly name: 'ferry' | 'openssh';
   readonly label: string;
+  /** Whether nodeFlags reach a node process (so the client can be profiled). */
+  readonly runsOnNode: boolean;
   /** Why this client cannot run here, or undefined when it can. */
   unavailable(): string | undefined;
   command(): string;
@@ -25,6 +29,7 @@ export interface ClientKind {
 export const openssh: ClientKind = {
   name: 'openssh',
   label: 'OpenSSH ssh',
+  runsOnNode: false,
   unavailable: () => (fs.existsSync(SSH) ? undefined : `${SSH} not found`),
   command: () => SSH,
   args: (t) => [
@@ -51,9 +56,11 @@ const FERRY_JS = path.join(ROOT, 'dist', 'src', 'cli', 'ferry.js');
 export const ferry: ClientKind = {
   name: 'ferry',
   label: 'ferry client',
+  runsOnNode: true,
   unavailable: () => (fs.existsSync(FERRY_BIN) && fs.existsSync(FERRY_JS) ? undefined : 'ferry client not built'),
   command: () => process.execPath,
   args: (t) => [
+    ...(t.nodeFlags ?? []),
     FERRY_BIN, 'ssh',
     '-p', String(t.port),
     '-i', t.creds.key,
@@ -75,8 +82,10 @@ export interface RunningTunnel {
 const ALLOCATED = /Allocated port (\d+) for remote forward to/;
 
 /** Starts `kind` with one `-R 0:127.0.0.1:targetPort` forward; resolves with the allocated port. */
-export async function startTunnel(kind: ClientKind, serverPort: number, creds: Credentials, targetPort: number, timeoutMs: number): Promise<RunningTunnel> {
-  const proc = new Proc(`${kind.name} -R`, kind.command(), kind.args({ port: serverPort, creds, spec: `0:127.0.0.1:${targetPort}` }));
+export async function startTunnel(kind: ClientKind, serverPort: number, creds: Credentials, targetPort: number, timeoutMs: number, nodeFlags?: string[]): Promise<RunningTunnel> {
+  const t: TunnelArgs = { port: serverPort, creds, spec: `0:127.0.0.1:${targetPort}` };
+  if (nodeFlags) t.nodeFlags = nodeFlags;
+  const proc = new Proc(`${kind.name} -R`, kind.command(), kind.args(t));
   try {
     const m = await proc.waitFor(ALLOCATED, timeoutMs);
     return { proc, port: Number(m[1]) };

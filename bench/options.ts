@@ -25,9 +25,9 @@ export interface Options {
 
 export const USAGE = `usage: npm run bench -- [options]
 
-  --quick               a first look in under two minutes: 2 rounds, 64 MiB transfers,
+  --quick               a first look in under two minutes: 3 rounds, 64 MiB transfers,
                         200 connections, 20 clients
-  --rounds N            rounds, pairings alternating within each (default 5; quick 2)
+  --rounds N            rounds, pairings alternating within each (default 5; quick 3)
   --client-rounds N     rounds that also run the many-clients figure (default 3; quick 1)
   --mib N               bytes per transfer direction, in MiB (default 1024; quick 64)
   --conns N             new connections for the rate/latency figure (default 2000; quick 200)
@@ -73,7 +73,7 @@ export function parseOptions(argv: string[]): Options | 'help' {
   for (const id of only) {
     if (!['a', 'b', 'c', 'd', 'raw'].includes(id)) throw new Error(`--only: unknown pairing "${id}" (a, b, c, d or raw)`);
   }
-  const rounds = positive('rounds', values.rounds, quick ? 2 : 5);
+  const rounds = positive('rounds', values.rounds, quick ? 3 : 5);
   return {
     quick,
     rounds,

@@ -53,7 +53,11 @@ function shortUrl(url: string, root: string): string {
   return u;
 }
 
-export function summarizeProfile(file: string, label: string, root: string, top = 25): ProfileSummary {
+/**
+ * `window` (microseconds of CLOCK_MONOTONIC, the clock of both V8's profile timestamps and
+ * process.hrtime) keeps only the samples taken while the figure ran, not ferryd's start-up.
+ */
+export function summarizeProfile(file: string, label: string, root: string, window?: { fromUs: number; toUs: number }, top = 25): ProfileSummary {
   const profile = JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map<number, ProfileNode>();
   const parent = new Map<number, number>();
@@ -64,8 +68,11 @@ export function summarizeProfile(file: string, label: string, root: string, top 
   const selfById = new Map<number, number>();
   const samples = profile.samples ?? [];
   const deltas = profile.timeDeltas ?? [];
+  let at = profile.startTime;
   for (let i = 0; i < samples.length; i++) {
     // timeDeltas[i] is the time before sample i; attribute the next delta to this sample.
+    at += deltas[i] ?? 0;
+    if (window && (at < window.fromUs || at > window.toUs)) continue;
     const id = samples[i] as number;
     const dt = (deltas[i + 1] ?? deltas[i] ?? 0) / 1000;
     selfById.set(id, (selfById.get(id) ?? 0) + dt);

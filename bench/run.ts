@@ -215,33 +215,66 @@ async function probeAlgorithms(server: ServerUnderTest, creds: Credentials): Pro
   };
 }
 
-async function profileFerryd(ctx: Context, dir: string): Promise<ProfileSummary[]> {
+const PROFILE_WHAT = {
+  up: 'upload',
+  down: 'download',
+  conns: 'new connections',
+} as const;
+
+interface ProfileTarget {
+  /** What runs under --cpu-prof. */
+  name: 'ferryd' | 'ferry client';
+  label: string;
+  client: ClientKind;
+  server: () => ServerUnderTest;
+}
+
+/**
+ * Runs the throughput and connection-rate figures once more with one node process under
+ * `node --cpu-prof`, keeping only the samples taken while the figure ran: ferryd served by
+ * OpenSSH's client, and the ferry client talking to OpenSSH's sshd, so each is measured
+ * against the C implementation on the other end.
+ */
+async function profile(ctx: Context, dir: string, target: ProfileTarget): Promise<ProfileSummary[]> {
   const out: ProfileSummary[] = [];
-  for (const direction of ['up', 'down'] as const) {
-    const profDir = path.join(dir, `prof-${direction}`);
+  const resultsDir = ctx.opts.out ?? path.join(ROOT, 'bench', 'results');
+  const slug = target.name === 'ferryd' ? 'ferryd' : 'ferry-client';
+  for (const what of ['up', 'down', 'conns'] as const) {
+    const profDir = path.join(dir, `prof-${slug}-${what}`);
     fs.mkdirSync(profDir, { recursive: true });
-    ctx.progress.line(`profile: ferryd under --cpu-prof, ssh→ferryd ${direction === 'up' ? 'upload' : 'download'}`);
-    await ctx.ferryd.restart(profDir);
-    let mbs = NaN;
-    const tunnel = await startTunnel(openssh, ctx.ferryd.port, ctx.creds, ctx.endpointPort, 30_000);
+    ctx.progress.line(`profile: ${target.name} under --cpu-prof, ${target.label} ${PROFILE_WHAT[what]}`);
+    const profiled = ['--cpu-prof', `--cpu-prof-dir=${profDir}`];
+    if (target.name === 'ferryd') await ctx.ferryd.restart(profiled);
+    else await target.server().restart();
+    const server = target.server();
+    let figure = '';
+    const window = { fromUs: 0, toUs: 0 };
+    const tunnel = await startTunnel(target.client, server.port, ctx.creds, ctx.endpointPort, 30_000, target.name === 'ferry client' ? profiled : undefined);
     try {
       await ping(tunnel.port, 10_000);
-      mbs = await throughput(tunnel.port, ctx.pattern, ctx.opts.bytes, direction);
+      window.fromUs = Number(process.hrtime.bigint() / 1000n);
+      if (what === 'conns') {
+        const r = await connectionRate(tunnel.port, ctx.opts.conns, ctx.opts.connConcurrency);
+        figure = `${ctx.opts.conns} connections, ${ctx.opts.connConcurrency} at a time: ${r.perSecond.toFixed(0)} conn/s under the profiler`;
+      } else {
+        const mbs = await throughput(tunnel.port, ctx.pattern, ctx.opts.bytes, what);
+        figure = `${Math.round(ctx.opts.bytes / 1048576)} MiB: ${mbs.toFixed(1)} MB/s under the profiler`;
+      }
+      window.toUs = Number(process.hrtime.bigint() / 1000n);
     } finally {
-      await tunnel.proc.stop('SIGTERM', 5000);
-      await ctx.ferryd.stop();
+      await tunnel.proc.stop('SIGTERM', 10_000);
+      if (target.name === 'ferryd') await ctx.ferryd.stop();
     }
     const file = fs.readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
     if (!file) {
-      ctx.problems.push(`profile ${direction}: ferryd wrote no .cpuprofile`);
+      ctx.problems.push(`profile of ${target.name} (${what}): no .cpuprofile was written (did it exit cleanly on SIGTERM?)`);
       continue;
     }
-    const label = `ferryd during ssh→ferryd ${direction === 'up' ? 'upload' : 'download'} of ${Math.round(ctx.opts.bytes / 1048576)} MiB (${mbs.toFixed(1)} MB/s under the profiler)`;
-    out.push(summarizeProfile(path.join(profDir, file), label, ROOT));
-    const resultsDir = ctx.opts.out ?? path.join(ROOT, 'bench', 'results');
-    fs.copyFileSync(path.join(profDir, file), path.join(resultsDir, `ferryd-${direction}.cpuprofile`));
+    out.push(summarizeProfile(path.join(profDir, file), `${target.name} during ${target.label} ${PROFILE_WHAT[what]} (${figure})`, ROOT, window));
+    fs.mkdirSync(resultsDir, { recursive: true });
+    fs.copyFileSync(path.join(profDir, file), path.join(resultsDir, `${slug}-${what}.cpuprofile`));
   }
-  await ctx.ferryd.start();
+  if (target.name === 'ferryd') await ctx.ferryd.start();
   return out;
 }
 
@@ -382,7 +415,12 @@ async function main(argv: string[]): Promise<number> {
         if (pairing && result) await pairingRound(ctx, pairing, result, round);
       }
     }
-    const profiles = opts.profile && opts.only.includes('b') ? await profileFerryd(ctx, tmp) : [];
+    const profiles: ProfileSummary[] = [];
+    if (opts.profile) {
+      profiles.push(...await profile(ctx, tmp, { name: 'ferryd', label: 'ssh→ferryd', client: openssh, server: () => ferryd }));
+      if (ferry.unavailable()) progress.note(`profile of the ferry client: skipped: ${ferry.unavailable() ?? ''}`);
+      else profiles.push(...await profile(ctx, tmp, { name: 'ferry client', label: 'ferry→sshd', client: ferry, server: () => sshd }));
+    }
     await ferryd.stop();
     await sshd.stop();
     progress.done();

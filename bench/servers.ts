@@ -90,18 +90,17 @@ export class FerryNode implements ServerUnderTest {
     return this.#proc?.pid ?? -1;
   }
 
-  /** Starts ferryd; with `cpuProfDir`, under `node --cpu-prof`. */
-  async start(cpuProfDir?: string): Promise<void> {
-    const prof = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [];
-    const proc = new Proc('ferryd', process.execPath, [...prof, path.join(ROOT, 'bin', 'ferryd'), 'start', '--config', this.configFile], { cwd: this.dir });
+  /** Starts ferryd; `nodeFlags` go to node itself (e.g. --cpu-prof). */
+  async start(nodeFlags: string[] = []): Promise<void> {
+    const proc = new Proc('ferryd', process.execPath, [...nodeFlags, path.join(ROOT, 'bin', 'ferryd'), 'start', '--config', this.configFile], { cwd: this.dir });
     this.#proc = proc;
     const m = await proc.waitFor(/ssh node\s+\S+:(\d+)/, 30_000);
     this.#port = Number(m[1]);
   }
 
-  async restart(cpuProfDir?: string): Promise<void> {
+  async restart(nodeFlags: string[] = []): Promise<void> {
     await this.stop();
-    await this.start(cpuProfDir);
+    await this.start(nodeFlags);
   }
 
   memory(): Memory {

@@ -76,7 +76,9 @@ export class RemoteForwards {
         if (ready) this.#onTcpConnection(ready.forward, ready.tunnel, socket);
         else early.push(socket);
       });
-      for (const server of bound.servers) forwardScope.defer(() => new Promise<void>((r) => server.close(() => r())));
+      // close() stops listening at once; its callback would wait for the forwarded
+      // connections, which outlive a cancel, so nothing waits for it.
+      for (const server of bound.servers) forwardScope.defer(() => { server.close(); });
       forwardScope.defer(() => { for (const socket of early.splice(0)) socket.destroy(); });
       const forward: Forward = { kind: 'tcp', bindAddress, port: bound.port, scope: forwardScope };
       ready = { forward, tunnel: this.#register(forward, bound.servers.map((s) => s.address())) };
@@ -114,7 +116,7 @@ export class RemoteForwards {
       const listener = await listenUnixAsUser(identity.osUser, socketPath);
       const forwardScope = this.#ctx.scope.child();
       forwardScope.defer(() => unlinkIfOurs(socketPath, listener));
-      forwardScope.defer(() => new Promise<void>((r) => listener.server.close(() => r())));
+      forwardScope.defer(() => { listener.server.close(); });
       const forward: Forward = { kind: 'unix', bindAddress: socketPath, port: 0, scope: forwardScope };
       const tunnel = this.#register(forward, [socketPath]);
       listener.server.on('connection', (socket: net.Socket) => this.#onUnixConnection(forward, tunnel, socket));
