@@ -2,7 +2,7 @@
 // process registered so that `stopAll` (run in `finally` and on SIGINT) ends exactly the
 // processes this run started, by pid. Memory is read from /proc.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 
@@ -181,6 +181,31 @@ export function memoryOf(pids: number[]): Memory {
     processes += 1;
   }
   return { rssKiB, pssKiB, processes };
+}
+
+let clockTicks: number | undefined;
+
+/** Seconds of CPU (user + system, all threads) the processes have used so far. */
+export function cpuSeconds(pids: number[]): number {
+  if (clockTicks === undefined) {
+    try {
+      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clockTicks = 100;
+    }
+  }
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // After the comm: state is field 3, so utime (14) and stime (15) are rest[11] and rest[12].
+      ticks += Number(rest[11] ?? 0) + Number(rest[12] ?? 0);
+    } catch {
+      // gone
+    }
+  }
+  return ticks / clockTicks;
 }
 
 /** All live descendants of `root` (not root itself), from the ppid field of /proc/PID/stat. */

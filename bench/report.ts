@@ -5,7 +5,7 @@ import { median } from './figures';
 import type { ProfileSummary } from './profile';
 
 export type FigureId =
-  | 'up' | 'down'
+  | 'up' | 'down' | 'upCpuServer' | 'upCpuClient' | 'downCpuServer' | 'downCpuClient'
   | 'connRate' | 'ttfbP50' | 'ttfbP99' | 'ttfbSerial'
   | 'concServed' | 'concRss' | 'concPss' | 'concTotalRss'
   | 'clientsUp' | 'clientsRss' | 'clientsPss' | 'clientsTotalRss'
@@ -23,6 +23,10 @@ export interface FigureSpec {
 export const FIGURES: FigureSpec[] = [
   { id: 'up', label: 'throughput to service (upload)', unit: 'MB/s', better: 'higher', digits: 1 },
   { id: 'down', label: 'throughput from service (download)', unit: 'MB/s', better: 'higher', digits: 1 },
+  { id: 'upCpuServer', label: 'upload: server CPU', unit: 's/GB', better: 'lower', digits: 2 },
+  { id: 'upCpuClient', label: 'upload: client CPU', unit: 's/GB', better: 'lower', digits: 2 },
+  { id: 'downCpuServer', label: 'download: server CPU', unit: 's/GB', better: 'lower', digits: 2 },
+  { id: 'downCpuClient', label: 'download: client CPU', unit: 's/GB', better: 'lower', digits: 2 },
   { id: 'connRate', label: 'new connections', unit: 'conn/s', better: 'higher', digits: 0 },
   { id: 'ttfbP50', label: 'first byte p50', unit: 'ms', better: 'lower', digits: 2 },
   { id: 'ttfbP99', label: 'first byte p99', unit: 'ms', better: 'lower', digits: 2 },

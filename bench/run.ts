@@ -13,7 +13,7 @@ import path from 'node:path';
 import { ferry, openssh, startTunnel, type ClientKind } from './clients';
 import { concurrentConnections, connectionRate, manyClients, median, serialLatency, startupTime, throughput } from './figures';
 import { USAGE, parseOptions, type Options } from './options';
-import { Proc, killAllNow, stopAll } from './procs';
+import { Proc, cpuSeconds, killAllNow, stopAll } from './procs';
 import { summarizeProfile, type ProfileSummary } from './profile';
 import { FIGURES, REFERENCE, markdownTable, profileMarkdown, profileText, summarize, tableRows, textTable, type FigureId, type PairingId, type PairingResult } from './report';
 import { FerryNode, LOGIN, OpenSshd, ROOT, SSH, SSHD, ensureLogin, type Credentials, type ServerUnderTest } from './servers';
@@ -99,7 +99,13 @@ async function attempt(ctx: Context, where: string, fn: () => Promise<void>): Pr
   }
 }
 
-async function tunnelFigures(ctx: Context, pairing: Pairing, result: PairingResult, round: string, port: number, server?: ServerUnderTest): Promise<void> {
+/** Processes whose CPU the throughput figure reads: the server's and the client's. */
+interface CpuSubjects {
+  server: () => number[];
+  client: () => number[];
+}
+
+async function tunnelFigures(ctx: Context, pairing: Pairing, result: PairingResult, round: string, port: number, server?: ServerUnderTest, cpu?: CpuSubjects): Promise<void> {
   const { opts, progress } = ctx;
   const tag = `${round} ${pairing.label}`;
   const mib = Math.round(opts.bytes / 1024 / 1024);
@@ -132,7 +138,15 @@ async function tunnelFigures(ctx: Context, pairing: Pairing, result: PairingResu
   for (const dir of ['up', 'down'] as const) {
     progress.line(`${tag}: ${dir === 'up' ? 'upload' : 'download'} ${mib} MiB`);
     await attempt(ctx, `${tag} ${dir === 'up' ? 'upload' : 'download'}`, async () => {
+      const serverPids = cpu?.server() ?? [];
+      const clientPids = cpu?.client() ?? [];
+      const before = { server: cpuSeconds(serverPids), client: cpuSeconds(clientPids) };
       record(result, dir, await throughput(port, ctx.pattern, opts.bytes, dir));
+      if (cpu) {
+        const gb = opts.bytes / 1e9;
+        record(result, dir === 'up' ? 'upCpuServer' : 'downCpuServer', (cpuSeconds(serverPids) - before.server) / gb);
+        record(result, dir === 'up' ? 'upCpuClient' : 'downCpuClient', (cpuSeconds(clientPids) - before.client) / gb);
+      }
     });
   }
 }
@@ -158,7 +172,8 @@ async function pairingRound(ctx: Context, pairing: Pairing, result: PairingResul
   });
   if (tunnel) {
     try {
-      await tunnelFigures(ctx, pairing, result, tag, tunnel.port, server);
+      const clientPid = tunnel.proc.pid;
+      await tunnelFigures(ctx, pairing, result, tag, tunnel.port, server, { server: () => server.pids(), client: () => [clientPid] });
     } finally {
       await tunnel.proc.stop('SIGTERM', 5000);
     }
@@ -293,6 +308,7 @@ function machine(): Record<string, string | number> {
     cpu: cpus[0]?.model ?? '?',
     cores: cpus.length,
     memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    loadAverageAtEnd: os.loadavg().map((l) => l.toFixed(2)).join(' '),
     kernel: os.release(),
     node: process.version,
     openssh,
@@ -337,8 +353,8 @@ function writeResults(ctx: Context, results: PairingResult[], meta: Record<strin
   const md = [
     `# Ferry bench: ${m.startedAt}`,
     '',
-    `${m.machine.cpu}, ${m.machine.cores} cores, ${m.machine.memoryGiB} GiB, Linux ${m.machine.kernel}, Node ${m.machine.node}, ${m.machine.openssh}.`,
-    `Options: ${m.options.quick ? '--quick, ' : ''}${m.options.rounds} rounds (clients figure in ${m.options.clientRounds}), ${Math.round(m.options.bytes / 1048576)} MiB per direction, ${m.options.conns} new connections (${m.options.connConcurrency} at a time), ${m.options.concurrent} concurrent connections, ${m.options.clients} clients, ${m.options.starts} starts per round. Took ${Math.round(m.seconds)} s.`,
+    `${m.machine.cpu}, ${m.machine.cores} cores, ${m.machine.memoryGiB} GiB, Linux ${m.machine.kernel}, Node ${m.machine.node}, ${m.machine.openssh}. Load average ${m.machine.loadAverageAtStart} at the start, ${m.machine.loadAverageAtEnd} at the end.`,
+    `Options: ${m.options.quick ? '--quick, ' : ''}${m.options.rounds} rounds (clients figure in ${m.options.clientRounds}), ${Math.round(m.options.bytes / 1048576)} MiB per direction, ${m.options.conns} new connections (${m.options.connConcurrency} at a time) and ${m.options.serial} one at a time, ${m.options.concurrent} concurrent connections, ${m.options.clients} clients, ${m.options.starts} starts per round. Took ${Math.round(m.seconds)} s.`,
     '',
     'Medians over rounds (count rows: the minimum); in brackets the ratio to (d) ssh→sshd, the OpenSSH reference.',
     'Higher is better for MB/s and conn/s; lower is better for ms, KiB and MiB.',
@@ -355,7 +371,7 @@ function writeResults(ctx: Context, results: PairingResult[], meta: Record<strin
     '',
     ctx.failures.length > 0 ? `## FAILURES (bytes received differ from bytes sent)\n\n${ctx.failures.map((f) => `- ${f}`).join('\n')}\n` : 'Correctness: every transfer\'s SHA-256 matched.\n',
     ctx.problems.length > 0 ? `## Problems\n\n${ctx.problems.map((f) => `- ${f.replace(/\n/g, ' ')}`).join('\n')}\n` : 'No connection failures or timeouts.\n',
-    ...(profiles.length > 0 ? ['## ferryd CPU profile', '', ...profiles.map(profileMarkdown)] : []),
+    ...(profiles.length > 0 ? ['## CPU profiles', '', 'Top functions by self time while the figure ran (`--profile`); total % includes callees.', '', ...profiles.map(profileMarkdown)] : []),
     ...(ferrydLog.length > 0 ? ['## ferryd log lines (deduplicated)', '', '```', ...ferrydLog, '```', ''] : []),
   ].join('\n');
   fs.writeFileSync(path.join(dir, 'latest.md'), md);
@@ -381,6 +397,8 @@ async function main(argv: string[]): Promise<number> {
   ensureLogin();
   const progress = new Progress();
   const startedAt = new Date().toISOString();
+  const loadAtStart = os.loadavg().map((l) => l.toFixed(2)).join(' ');
+  if ((os.loadavg()[0] ?? 0) > 0.5) progress.note(`note: load average ${loadAtStart} before the bench started: something else is using the CPU, figures will be noisy`);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-'));
   tmpDirs.add(tmp);
   fs.chmodSync(tmp, 0o755);
@@ -424,7 +442,7 @@ async function main(argv: string[]): Promise<number> {
     await ferryd.stop();
     await sshd.stop();
     progress.done();
-    const meta = { startedAt, seconds: progress.elapsed(), machine: machine(), options: opts, algorithms, login: LOGIN };
+    const meta = { startedAt, seconds: progress.elapsed(), machine: { ...machine(), loadAverageAtStart: loadAtStart }, options: opts, algorithms, login: LOGIN };
     const { table } = writeResults(ctx, results, meta, profiles, ferrydLogExcerpt(ferryd));
     const out = [
       '',

@@ -27,6 +27,8 @@ export interface ServerUnderTest {
   /** What memory() sums, for the report. */
   readonly memoryNote: string;
   restart(): Promise<void>;
+  /** The processes doing the server's work: what memory() and CPU figures read. */
+  pids(): number[];
   memory(): Memory;
   stop(): Promise<void>;
   /** Last lines of the server's own output. */
@@ -103,8 +105,12 @@ export class FerryNode implements ServerUnderTest {
     await this.start(nodeFlags);
   }
 
+  pids(): number[] {
+    return this.#proc ? [this.#proc.pid] : [];
+  }
+
   memory(): Memory {
-    return memoryOf([this.pid]);
+    return memoryOf(this.pids());
   }
 
   output(): string {
@@ -221,8 +227,12 @@ export class OpenSshd implements ServerUnderTest {
     await this.start();
   }
 
+  pids(): number[] {
+    return this.#proc ? descendants(this.#proc.pid) : [];
+  }
+
   memory(): Memory {
-    return memoryOf(this.#proc ? descendants(this.#proc.pid) : []);
+    return memoryOf(this.pids());
   }
 
   output(): string {

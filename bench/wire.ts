@@ -66,8 +66,8 @@ export function expectedDigest(pattern: Buffer, len: number): Buffer {
 export async function writePattern(socket: net.Socket, pattern: Buffer, len: number): Promise<void> {
   let sent = 0;
   let offset = 0;
-  const maxIterations = Math.ceil(len / 1) + 1; // one byte per write is the worst case
-  for (let i = 0; sent < len && i < maxIterations; i++) {
+  // Every pass writes at least one byte, so len + 1 passes always suffice.
+  for (let i = 0; sent < len && i <= len; i++) {
     if (socket.destroyed) throw new Error(`socket closed after ${sent} of ${len} bytes`);
     const n = Math.min(WRITE_CHUNK, len - sent, pattern.length - offset);
     const ok = socket.write(pattern.subarray(offset, offset + n));

@@ -1,6 +1,7 @@
 // ferryd: runs the services the config enables (like `teleport start`).
 
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
 import { startAuthHttp } from '../auth/http';
@@ -41,7 +42,7 @@ async function start(opts: StartOptions): Promise<void> {
     closers.push(() => node.stop());
     const a = node.address();
     sshAddr = hostPort({ host: config.ssh.listen.host, port: a.port });
-    lines.push(`  ssh node      ${sshAddr} (node name ${config.nodeName})`);
+    lines.push(`  ssh node      ${sshAddr} (node name ${config.nodeName}, host key ${node.hostKeyFingerprint})`);
   }
   if (presets.length > 0) lines.push(`  created preset role: ${presets.join(', ')}`);
   if (!opts.quiet) {
@@ -60,21 +61,39 @@ async function start(opts: StartOptions): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
+/** The login the next steps suggest: this user, or when root the first ordinary account. */
+function suggestedLogin(): string {
+  const me = os.userInfo().username;
+  if (process.getuid?.() !== 0) return me;
+  try {
+    const ordinary = fs.readFileSync('/etc/passwd', 'utf8').split('\n').map((l) => l.split(':'))
+      .find((f) => Number(f[2]) >= 1000 && Number(f[2]) < 60000 && !/(nologin|false)$/.test(f[6] ?? ''));
+    if (ordinary?.[0]) return ordinary[0];
+  } catch {
+    // no passwd file to read: fall through to a placeholder
+  }
+  return 'LOGIN';
+}
+
 function nextSteps(config: FerryConfig, opts: StartOptions, sshAddr: string): string {
   if (!sshAddr) return '';
-  const ctl = `bin/ferryctl ${opts.config ? `--config ${opts.config}` : `--data-dir ${path.relative(process.cwd(), config.dataDir) || '.'}`}`;
+  const rel = path.relative(process.cwd(), config.dataDir);
+  const dataDir = rel === '' ? '.' : rel.startsWith('..') ? config.dataDir : rel;
+  const ctl = `bin/ferryctl ${opts.config ? `--config ${opts.config}` : `--data-dir ${dataDir}`}`;
   const [host, port] = [sshAddr.replace(/:\d+$/, '').replace(/^\[|\]$/g, ''), sshAddr.replace(/^.*:/, '')];
   const target = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
-  const me = process.env.USER ?? 'alice';
+  const me = suggestedLogin();
+  const rootNote = process.getuid?.() === 0
+    ? `  (ferryd runs as root; the preset role "access" refuses root logins, so this uses ${me}: pick any non-root account)\n`
+    : '';
   return `
 Next steps, in another terminal:
-  ${ctl} users add ${me} --logins ${me} --roles access
+${rootNote}  ${ctl} users add ${me} --logins ${me} --roles access
   ssh-keygen -t ed25519 -N '' -f ~/.ssh/ferry_${me}
   ${ctl} auth sign --user ${me} --pubkey ~/.ssh/ferry_${me}.pub --out ~/.ssh/ferry_${me}-cert.pub
-  ${ctl} auth export --type host | sed 's/^@cert-authority \\*/@cert-authority [${target}]:${port}/' >> ~/.ssh/known_hosts   # optional
-  bin/ferry ssh -i ~/.ssh/ferry_${me} -p ${port} -N -R 8080:localhost:8080 ${me}@${target}
+  bin/ferry ssh -i ~/.ssh/ferry_${me} -p ${port} -N -R 9080:localhost:8080 ${me}@${target}
 or with OpenSSH:
-  ssh -i ~/.ssh/ferry_${me} -p ${port} -N -R 8080:localhost:8080 ${me}@${target}
+  ssh -i ~/.ssh/ferry_${me} -p ${port} -N -R 9080:localhost:8080 ${me}@${target}
 Then watch it:  ${ctl} tunnels ls   and   ${ctl} audit ls
 `;
 }

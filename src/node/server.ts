@@ -6,6 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { Server, utils } from 'ssh2';
 import { Scope } from '../scope';
+import { fingerprintSha256 } from '../auth/sshcert';
 import type { AuthService } from '../auth/service';
 import type { HostPort } from '../config/config';
 import { NodeAudit } from './audit';
@@ -39,11 +40,14 @@ export function loadOrCreateHostKey(dataDir: string): Buffer {
 }
 
 export class NodeService {
+  /** SHA256 fingerprint of the host key, as ssh prints it, so users can check the prompt. */
+  readonly hostKeyFingerprint: string;
   readonly #scope: Scope;
   readonly #server: Server;
   readonly #tunnels: TunnelRegistry;
 
-  private constructor(scope: Scope, server: Server, tunnels: TunnelRegistry) {
+  private constructor(scope: Scope, server: Server, tunnels: TunnelRegistry, hostKeyFingerprint: string) {
+    this.hostKeyFingerprint = hostKeyFingerprint;
     this.#scope = scope;
     this.#server = server;
     this.#tunnels = tunnels;
@@ -61,7 +65,10 @@ export class NodeService {
       log,
       loginGraceSeconds: opts.loginGraceSeconds ?? 120,
     };
-    const server = new Server({ hostKeys: [loadOrCreateHostKey(opts.dataDir)], ident: SERVER_IDENT }, (client, info) => {
+    const hostKey = loadOrCreateHostKey(opts.dataDir);
+    const parsed = utils.parseKey(hostKey);
+    const fingerprint = parsed instanceof Error ? 'unknown' : fingerprintSha256((Array.isArray(parsed) ? parsed[0] : parsed).getPublicSSH());
+    const server = new Server({ hostKeys: [hostKey], ident: SERVER_IDENT }, (client, info) => {
       // ssh2 gives no direct handle on the socket; it is the client's private _sock.
       const socket = (client as unknown as { _sock: net.Socket })._sock;
       void info;
@@ -75,7 +82,7 @@ export class NodeService {
         resolve();
       });
     });
-    return new NodeService(scope, server, tunnels);
+    return new NodeService(scope, server, tunnels, fingerprint);
   }
 
   address(): HostPort {
