@@ -44,6 +44,23 @@ describe('OpenSSH ssh against the ferry node', () => {
     assert.equal(login.login, dev.name);
   });
 
+  it('allocates a PTY when asked (ssh -tt) and reports a signal death as ssh does (255)', async () => {
+    const tty = start(SSH, cluster.sshArgs(creds, dev.name, ['-tt'], ['tty; echo TERM=$TERM']));
+    try {
+      assert.equal((await tty.exited()).code, 0, tty.output());
+      assert.match(tty.output(), /\/dev\/pts\/\d+/);
+    } finally {
+      tty.kill();
+    }
+    const killed = start(SSH, cluster.sshArgs(creds, dev.name, [], ['kill -TERM $$']));
+    try {
+      assert.equal((await killed.exited()).code, 255, killed.output());
+    } finally {
+      killed.kill();
+    }
+    await cluster.expectAudit('session.end', (e) => e.fields?.signal === 'SIGTERM');
+  });
+
   it('-R 0 prints the allocated port and traffic flows both ways', async () => {
     const ssh = start(SSH, cluster.sshArgs(creds, dev.name, ['-o', 'LogLevel=INFO', '-N', '-R', `0:127.0.0.1:${echo.port}`]));
     try {

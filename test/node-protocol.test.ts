@@ -203,6 +203,20 @@ describe('the node at the protocol level', () => {
     }
   });
 
+  it('refuses -L (direct-tcpip) when no role enables local forwarding, with the reason', async () => {
+    await cluster.role(roleYaml('dev', { logins: [dev.name], local: false, permitListen: ['*:1024-65535', '*:0'], maxForwards: 3 }));
+    const c = await connect(cluster.port, dev.name, key);
+    try {
+      const err = await new Promise<Error | undefined>((resolve) => c.forwardOut('127.0.0.1', 1, '127.0.0.1', cluster.port, (e) => resolve(e)));
+      assert.match(String(err?.message), /local port forwarding is not allowed for you/);
+      const refusal = await cluster.expectAudit('forward.local', (e) => !e.success);
+      assert.equal(refusal.code, 'denied_by_role');
+    } finally {
+      c.end();
+      await cluster.role(roleYaml('dev', { logins: [dev.name], permitListen: ['*:1024-65535', '*:0'], maxForwards: 3 }));
+    }
+  });
+
   it('after an abrupt disconnect every listener of the connection is closed', async () => {
     const c = await connect(cluster.port, dev.name, key);
     const ports = [await forwardIn(c, 'localhost', 0), await forwardIn(c, '', 0)];

@@ -42,9 +42,15 @@ export function handleSession(ctx: SessionContext, session: Session): void {
   let resize: ((cols: number, rows: number) => void) | undefined;
   let signal: ((name: string) => void) | undefined;
 
+  // Requests on a channel are answered in order: the PTY decision is asynchronous, and the
+  // exec that follows it must see its outcome.
+  let queue: Promise<void> = Promise.resolve();
+  const inOrder = (step: () => void | Promise<void>) => {
+    queue = queue.then(step).catch((err: unknown) => ctx.audit.emit({ type: 'session.error', success: false, message: String(err) }, ctx.identity));
+  };
   session.on('pty', (accept, reject, info) => {
-    void ctx.access().then((access) => {
-      const decision = authorizePty(access, ctx.identity.permitPty);
+    inOrder(async () => {
+      const decision = authorizePty(await ctx.access(), ctx.identity.permitPty);
       if (!decision.allow) {
         ctx.audit.refusal('session.pty', decision, ctx.identity);
         sendDebug(ctx.client, decision.message);
@@ -64,12 +70,14 @@ export function handleSession(ctx: SessionContext, session: Session): void {
     accept?.();
   });
   session.on('env', (accept, reject, info) => {
-    if (ACCEPT_ENV.test(info.key) && !started) {
-      env[info.key] = info.val;
-      accept?.();
-    } else {
-      reject?.();
-    }
+    inOrder(() => {
+      if (ACCEPT_ENV.test(info.key) && !started) {
+        env[info.key] = info.val;
+        accept?.();
+      } else {
+        reject?.();
+      }
+    });
   });
   session.on('signal', (accept, reject, info) => {
     if (signal && SIGNALS.has(info.name)) {
@@ -86,12 +94,16 @@ export function handleSession(ctx: SessionContext, session: Session): void {
     signal = controls.signal;
   };
   session.on('exec', (accept, reject, info) => {
-    if (started) return reject?.();
-    start(info.command, accept());
+    inOrder(() => {
+      if (started) return reject?.();
+      start(info.command, accept());
+    });
   });
   session.on('shell', (accept, reject) => {
-    if (started) return reject?.();
-    start(undefined, accept());
+    inOrder(() => {
+      if (started) return reject?.();
+      start(undefined, accept());
+    });
   });
   session.on('subsystem', (_accept, reject) => reject?.());
   session.on('close', () => void scope.close());
