@@ -108,6 +108,8 @@ export class SshSession {
       this.#client.once('error', onError);
       this.#client.once('ready', () => {
         this.#client.off('error', onError);
+        // Forwarded connections share this socket; see the node's connection.ts on Nagle.
+        this.#client.setNoDelay(true);
         this.#client.on('error', (err) => this.#debug(`connection error: ${err.message}`));
         this.#debug(`Authenticated to ${inv.host} ([${inv.host}]:${inv.port}) using "publickey".`);
         resolve();
@@ -336,6 +338,7 @@ export class SshSession {
 
   #openLocal(socket: net.Socket, target: ForwardTarget): void {
     this.#track(socket);
+    if (socket.remoteAddress) socket.setNoDelay(true);
     const onChannel = (err: Error | undefined, channel: ClientChannel) => {
       if (err) {
         this.#warn(`channel: open failed: ${formatForwardTarget(target)}: ${err.message}`);
@@ -404,6 +407,7 @@ function dial(target: ForwardTarget): Promise<net.Socket> {
     const socket = target.kind === 'unix' ? net.connect(target.path) : net.connect({ host: target.host, port: target.port });
     socket.once('connect', () => {
       socket.removeAllListeners('error');
+      if (target.kind === 'tcp') socket.setNoDelay(true);
       resolve(socket);
     });
     socket.once('error', reject);

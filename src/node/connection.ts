@@ -33,6 +33,9 @@ export function handleConnection(deps: NodeDeps, client: Connection, socket: net
   const local = { address: plainAddress(socket.localAddress), port: socket.localPort ?? 0 };
   let identity: Identity | undefined;
 
+  // Many channels share this socket: Nagle would hold each small write until the previous
+  // one is acknowledged (and the peer delays ACKs by up to 40 ms), as sshd avoids too.
+  socket.setNoDelay(true);
   scope.defer(() => { client.end(); socket.destroy(); });
   client.on('error', (err: Error) => {
     deps.log(`connection from ${peer.address}:${peer.port}: ${err.message}`);
@@ -149,6 +152,7 @@ async function handleDirectTcpip(
     deps.audit.emit({ type: 'forward.local', success: false, code: 'connect_failed', message, fields }, identity);
     return rejectChannel(reject, OpenFailure.CONNECT_FAILED, message);
   }
+  target.setNoDelay(true);
   const channel = accept();
   const connScope = scope.child();
   deps.audit.emit({ type: 'forward.local', success: true, fields }, identity);

@@ -174,6 +174,7 @@ export class RemoteForwards {
   }
 
   #onTcpConnection(forward: Forward, tunnel: Tunnel, socket: net.Socket): void {
+    socket.setNoDelay(true);
     const originAddr = plainAddress(socket.remoteAddress);
     const originPort = socket.remotePort ?? 0;
     this.#open(forward, tunnel, socket, `${originAddr}:${originPort}`, (cb) =>
