@@ -31,6 +31,26 @@ describe('OpenSSH ssh against the ferry node', () => {
     await cluster?.stop();
   });
 
+  it('presents a host certificate that OpenSSH trusts through an @cert-authority line', async () => {
+    const known = path.join(cluster.dir, 'known_hosts_ca');
+    const ca = (await cluster.auth.exportCA('host')).replace('@cert-authority *', `@cert-authority [127.0.0.1]:${cluster.port}`);
+    fs.writeFileSync(known, ca);
+    const args = cluster.sshArgs(creds, dev.name, ['-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${known}`, '-v'], ['echo trusted']);
+    const ssh = start(SSH, args);
+    try {
+      assert.equal((await ssh.exited()).code, 0, ssh.output());
+      assert.match(ssh.output(), /Server host certificate: ssh-ed25519-cert-v01@openssh\.com/);
+      assert.match(ssh.output(), /Host '\[127\.0\.0\.1\]:\d+' is known and matches the ED25519-CERT host certificate/);
+      assert.match(ssh.output(), /^trusted/m);
+    } finally {
+      ssh.kill();
+    }
+    // A CA that did not sign the node's certificate is not trusted.
+    fs.writeFileSync(known, ca.replace(/AAAA\S+/, (b64) => `${b64.slice(0, -8)}AAAAAAAA`));
+    const refused = start(SSH, cluster.sshArgs(creds, dev.name, ['-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${known}`], ['true']));
+    assert.equal((await refused.exited()).code, 255, refused.output());
+  });
+
   it('runs a command as the login user and passes the exit status back', async () => {
     const ssh = start(SSH, cluster.sshArgs(creds, dev.name, [], ['id -un; exit 7']));
     try {

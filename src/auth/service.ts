@@ -175,6 +175,24 @@ export class AuthService {
     };
   }
 
+  /** A host certificate for a node's key, so clients can trust the node through the host CA. */
+  async signHostCert(publicKeyBlob: Buffer, nodeName: string, principals: string[], ttlMs: number): Promise<string> {
+    const ca = await this.getCA('host');
+    const now = Date.now();
+    const blob = signCertificate(
+      {
+        publicKeyBlob,
+        type: 'host',
+        keyId: nodeName,
+        principals: unique(principals),
+        validAfter: new Date(now - 60_000),
+        validBefore: new Date(now + ttlMs),
+      },
+      { privateKey: crypto.createPrivateKey(ca.privateKeyPem), publicBlob: ca.publicBlob },
+    );
+    return formatAuthorizedKeyLine('ssh-ed25519-cert-v01@openssh.com', blob, `${nodeName}@${this.clusterName}`);
+  }
+
   // Audit --------------------------------------------------------------------
 
   async audit(event: AuditEvent): Promise<void> {

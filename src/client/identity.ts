@@ -1,15 +1,12 @@
 // The client's identity: a private key and, beside it, the OpenSSH certificate the cluster
-// signed for it (KEY-cert.pub, as ssh looks for it). ssh2 cannot offer a certificate by
-// itself; certifiedKey() makes its parsed key present the certificate as its public half,
-// and Ferry's ssh2 patch makes the signature carry the plain algorithm name, as OpenSSH
-// expects. The private half and signing stay ssh2's.
+// signed for it (KEY-cert.pub, as ssh looks for it), offered through certifiedKey().
 
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { utils, type ParsedKey } from 'ssh2';
 import { ValidationError } from '../errors';
-import { isCertificateKeyType, parseAuthorizedKeyLine, parseCertificate } from '../auth/sshcert';
+import { certifiedKey } from '../protocol/ssh2-ext';
 
 export interface ClientIdentity {
   keyFile: string;
@@ -17,20 +14,6 @@ export interface ClientIdentity {
   key: ParsedKey;
   /** What the user sees in -v output. */
   description: string;
-}
-
-/** Wraps a parsed private key so ssh2 offers the certificate blob under the certificate's algorithm. */
-export function certifiedKey(key: ParsedKey, certLine: string, source: string): ParsedKey {
-  const line = parseAuthorizedKeyLine(certLine);
-  if (!isCertificateKeyType(line.type)) throw new ValidationError(`${source}: not an OpenSSH certificate (type ${line.type})`);
-  const cert = parseCertificate(line.blob);
-  if (!cert.key.blob.equals(key.getPublicSSH())) {
-    throw new ValidationError(`${source}: the certificate is for a different key than ${key.comment || 'the private key'}`);
-  }
-  const adapter = Object.create(key) as ParsedKey & { type: string };
-  Object.defineProperty(adapter, 'type', { value: line.type, enumerable: true });
-  Object.defineProperty(adapter, 'getPublicSSH', { value: () => line.blob });
-  return adapter;
 }
 
 const DEFAULT_KEYS = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
@@ -58,3 +41,4 @@ export function loadIdentity(keyFile: string | undefined, certFile: string | und
 export function expandHome(p: string): string {
   return p === '~' ? os.homedir() : p.startsWith('~/') ? path.join(os.homedir(), p.slice(2)) : p;
 }
+

@@ -4,7 +4,10 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { Server, utils } from 'ssh2';
+import os from 'node:os';
+import { Server, utils, type ParsedKey } from 'ssh2';
+import { FerryError } from '../errors';
+import { certifiedKey } from '../protocol/ssh2-ext';
 import { Scope } from '../scope';
 import { fingerprintSha256 } from '../auth/sshcert';
 import type { AuthService } from '../auth/service';
@@ -23,6 +26,17 @@ export interface NodeServiceOptions {
 }
 
 export const SERVER_IDENT = 'Ferry_0.1';
+const HOST_CERT_TTL_MS = 365 * 24 * 3600 * 1000;
+
+/** The names a host certificate vouches for: the node name, host name, loopback and every interface address. */
+function hostPrincipals(opts: NodeServiceOptions): string[] {
+  const names = [opts.nodeName, os.hostname(), 'localhost', '127.0.0.1', '::1'];
+  if (opts.listen.host !== '0.0.0.0' && opts.listen.host !== '::' && opts.listen.host !== '') names.push(opts.listen.host);
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const addr of list ?? []) names.push(addr.address);
+  }
+  return names;
+}
 
 /** The node's host key, made on first start and kept in the data dir. */
 export function loadOrCreateHostKey(dataDir: string): Buffer {
@@ -67,8 +81,12 @@ export class NodeService {
     };
     const hostKey = loadOrCreateHostKey(opts.dataDir);
     const parsed = utils.parseKey(hostKey);
-    const fingerprint = parsed instanceof Error ? 'unknown' : fingerprintSha256((Array.isArray(parsed) ? parsed[0] : parsed).getPublicSSH());
-    const server = new Server({ hostKeys: [hostKey], ident: SERVER_IDENT }, (client, info) => {
+    if (parsed instanceof Error) throw new FerryError('bad_host_key', `${path.join(opts.dataDir, 'host_key')}: ${parsed.message}`);
+    const plainKey = Array.isArray(parsed) ? (parsed[0] as ParsedKey) : parsed;
+    // The plain key for clients that know it, and a certificate from the host CA for
+    // clients that trust the cluster (@cert-authority in known_hosts).
+    const certLine = await opts.auth.signHostCert(plainKey.getPublicSSH(), opts.nodeName, hostPrincipals(opts), HOST_CERT_TTL_MS);
+    const server = new Server({ hostKeys: [{ key: plainKey }, { key: certifiedKey(plainKey, certLine, 'host certificate') }] as unknown as Buffer[], ident: SERVER_IDENT }, (client, info) => {
       // ssh2 gives no direct handle on the socket; it is the client's private _sock.
       const socket = (client as unknown as { _sock: net.Socket })._sock;
       void info;
@@ -82,7 +100,7 @@ export class NodeService {
         resolve();
       });
     });
-    return new NodeService(scope, server, tunnels, fingerprint);
+    return new NodeService(scope, server, tunnels, fingerprintSha256(plainKey.getPublicSSH()));
   }
 
   address(): HostPort {

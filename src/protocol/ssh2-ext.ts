@@ -2,7 +2,9 @@
 // both directions and channel-open refusals that carry a reason code and text. Kept here so
 // that nothing else reaches into ssh2's internals.
 
-import type { Client, Connection } from 'ssh2';
+import type { Client, Connection, ParsedKey } from 'ssh2';
+import { ValidationError } from '../errors';
+import { isCertificateKeyType, parseAuthorizedKeyLine, parseCertificate } from '../auth/sshcert';
 import type { OpenFailureReason } from '../errors';
 
 interface PatchedProtocol {
@@ -25,4 +27,23 @@ export function rejectChannel(reject: () => void, reason: OpenFailureReason, des
 /** Subscribes to SSH_MSG_DEBUG messages a server sends to this client. */
 export function onRemoteDebug(client: Client, listener: (message: string) => void): void {
   (client as unknown as NodeJS.EventEmitter).on('remote-debug', (message: string) => listener(message));
+}
+
+/**
+ * Wraps a parsed private key so ssh2 presents the certificate as its public half, under the
+ * certificate's algorithm: a client offers it for user auth, a server as its host key. The
+ * private half and signing stay ssh2's; Ferry's ssh2 patch makes the signatures carry the
+ * plain algorithm name (ssh-ed25519), as OpenSSH expects.
+ */
+export function certifiedKey(key: ParsedKey, certLine: string, source: string): ParsedKey {
+  const line = parseAuthorizedKeyLine(certLine);
+  if (!isCertificateKeyType(line.type)) throw new ValidationError(`${source}: not an OpenSSH certificate (type ${line.type})`);
+  const cert = parseCertificate(line.blob);
+  if (!cert.key.blob.equals(key.getPublicSSH())) {
+    throw new ValidationError(`${source}: the certificate is for a different key than ${key.comment || 'the private key'}`);
+  }
+  const adapter = Object.create(key) as ParsedKey & { type: string };
+  Object.defineProperty(adapter, 'type', { value: line.type, enumerable: true });
+  Object.defineProperty(adapter, 'getPublicSSH', { value: () => line.blob });
+  return adapter;
 }
