@@ -193,6 +193,22 @@ describe('ferry ssh against the ferry node', () => {
     assert.match(run.output(), /\[bind_address:\]port:host:hostport/);
   });
 
+  it('trusts the node through an @cert-authority line for the cluster host CA, and refuses a foreign CA', async () => {
+    const known = path.join(cluster.dir, 'known_hosts_ca');
+    const line = (await cluster.auth.exportCA('host')).replace('@cert-authority *', `@cert-authority [127.0.0.1]:${cluster.port}`);
+    fs.writeFileSync(known, line);
+    const args = ['ssh', '-v', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${known}`, '-i', creds.key, '-p', String(cluster.port), dest, 'echo', 'trusted'];
+    const ok = ferry(args);
+    assert.equal((await ok.exited()).code, 0, ok.output());
+    assert.match(ok.output(), /presented a certificate \(key id "test-node"\) signed by a trusted CA/);
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(cluster.dir, 'other-ca'), '-C', 'x']);
+    const foreign = fs.readFileSync(path.join(cluster.dir, 'other-ca.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
+    fs.writeFileSync(known, `@cert-authority [127.0.0.1]:${cluster.port} ${foreign}\n`);
+    const bad = ferry(args);
+    assert.equal((await bad.exited()).code, 255);
+    assert.match(bad.output(), /Host certificate for \[127\.0\.0\.1\]:\d+ not accepted: /);
+  });
+
   it('verifies host keys: adds a new one with accept-new, refuses a changed one loudly', async () => {
     const known = path.join(cluster.dir, 'known_hosts');
     const args = (mode: string) => ['ssh', '-o', `StrictHostKeyChecking=${mode}`, '-o', `UserKnownHostsFile=${known}`, '-i', creds.key, '-p', String(cluster.port), dest, 'true'];

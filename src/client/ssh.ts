@@ -4,19 +4,28 @@
 
 import net from 'node:net';
 import readline from 'node:readline';
-import { Client, type AnyAuthMethod, type Channel, type ClientChannel, type ParsedKey } from 'ssh2';
+import { Client, type AnyAuthMethod, type ServerHostKeyAlgorithm, type Channel, type ClientChannel, type ParsedKey } from 'ssh2';
 import { describeError, OpenFailure } from '../errors';
 import { Scope } from '../scope';
 import { onRemoteDebug, rejectChannel } from '../protocol/ssh2-ext';
-import { parsePublicKeyBlob, fingerprintSha256 } from '../auth/sshcert';
+import { CertChecker, SshReader, fingerprintSha256, isCertificateKeyType, parseCertificate, parsePublicKeyBlob } from '../auth/sshcert';
 import { bindAll } from '../node/bind';
 import { formatAllocatedPort, formatForwardTarget, type ForwardTarget, type ListenAddress, type RemoteForward, type RemoteForwardTarget } from './forwardspec';
 import { expandHome, loadIdentity } from './identity';
-import { appendKnownHost, hostLookupName, loadKnownHosts, verifyHostKey } from './knownhosts';
+import { appendKnownHost, hostLookupName, loadKnownHosts, patternsMatch, verifyHostKey } from './knownhosts';
 import type { SshInvocation } from './options';
 import { serveSocks } from './socks';
 
 export const EXIT_FAILURE = 255;
+const HOST_KEY_ALGORITHMS_WITH_CERTS = [
+  'ssh-ed25519-cert-v01@openssh.com',
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+] as ServerHostKeyAlgorithm[];
 const CANCEL_GRACE_MS = 1000;
 
 export interface Terminal {
@@ -133,6 +142,8 @@ export class SshSession {
         },
         // ssh2 sends OpenSSH extensions (streamlocal) only to servers named OpenSSH unless told.
         strictVendor: false,
+        // Ask for the host certificate only when a CA for this host is known, as OpenSSH does.
+        ...(this.#hostCAKnown() ? { algorithms: { serverHostKey: HOST_KEY_ALGORITHMS_WITH_CERTS } } : {}),
         readyTimeout: inv.connectTimeout > 0 ? inv.connectTimeout * 1000 : 30_000,
         keepaliveInterval: inv.serverAliveInterval * 1000,
         hostVerifier: (hostKey: Buffer, verify: (ok: boolean) => void) => {
@@ -148,8 +159,29 @@ export class SshSession {
     });
   }
 
+  /** A host certificate is trusted through an @cert-authority line for this host, as in OpenSSH. */
+  #verifyHostCertificate(blob: Buffer): void {
+    const inv = this.#inv;
+    const name = hostLookupName(inv.host, inv.port);
+    const cert = parseCertificate(blob);
+    const lines = loadKnownHosts(inv.userKnownHostsFiles.map(expandHome));
+    const authorities = lines.filter((l) => l.marker === '@cert-authority' && patternsMatch(l.patterns, name));
+    if (lines.some((l) => l.marker === '@revoked' && (l.keyBlob.equals(cert.signatureKey.blob) || l.keyBlob.equals(cert.key.blob)))) {
+      throw new Error(`The host certificate for ${name} or its CA is marked as revoked.\nHost key verification failed.`);
+    }
+    try {
+      new CertChecker({ now: () => new Date(), isTrustedAuthority: (ca) => authorities.some((l) => l.keyBlob.equals(ca)) })
+        .check(cert, { principal: inv.host, certType: 'host' });
+    } catch (err) {
+      throw new Error(`Host certificate for ${name} not accepted: ${describeError(err)}\nHost key verification failed.`);
+    }
+    this.#debug(`Host '${name}' presented a certificate (key id "${cert.keyId}") signed by a trusted CA.`);
+  }
+
   async #verifyHostKey(blob: Buffer): Promise<void> {
     const inv = this.#inv;
+    const type = new SshReader(blob).readText('host key type');
+    if (isCertificateKeyType(type)) return this.#verifyHostCertificate(blob);
     const key = parsePublicKeyBlob(blob);
     const files = inv.userKnownHostsFiles.map(expandHome);
     const name = hostLookupName(inv.host, inv.port);
@@ -191,6 +223,11 @@ export class SshSession {
         }
       }
     }
+  }
+
+  #hostCAKnown(): boolean {
+    const name = hostLookupName(this.#inv.host, this.#inv.port);
+    return loadKnownHosts(this.#inv.userKnownHostsFiles.map(expandHome)).some((l) => l.marker === '@cert-authority' && patternsMatch(l.patterns, name));
   }
 
   #ask(question: string): Promise<boolean> {
