@@ -91,6 +91,7 @@ Next steps, in another terminal:
 ${rootNote}  ${ctl} users add ${me} --logins ${me} --roles access
   ssh-keygen -t ed25519 -N '' -f ~/.ssh/ferry_${me}
   ${ctl} auth sign --user ${me} --pubkey ~/.ssh/ferry_${me}.pub --out ~/.ssh/ferry_${me}-cert.pub
+  ${ctl} auth export --type host | sed 's/^@cert-authority \\*/@cert-authority [${target}]:${port}/' >> ~/.ssh/known_hosts
   bin/ferry ssh -i ~/.ssh/ferry_${me} -p ${port} -N -R 9080:localhost:8080 ${me}@${target}
 or with OpenSSH:
   ssh -i ~/.ssh/ferry_${me} -p ${port} -N -R 9080:localhost:8080 ${me}@${target}
