@@ -13,6 +13,7 @@ import { authenticate, type Identity, type Peer } from './authenticate';
 import type { NodeAudit } from './audit';
 import { plainAddress } from './bind';
 import { RemoteForwards } from './remote-forward';
+import { bindSocket, splice } from './splice';
 import { handleSession } from './session';
 import type { TunnelRegistry } from './tunnels';
 
@@ -159,15 +160,6 @@ async function handleDirectTcpip(
   connScope.defer(() => {
     deps.audit.emit({ type: 'forward.local.end', success: true, fields: { ...fields, bytes_in: target.bytesWritten, bytes_out: target.bytesRead } }, identity);
   });
-  connScope.defer(() => { target.destroy(); channel.destroy(); });
-  target.on('error', () => void connScope.close());
-  target.once('close', () => void connScope.close());
-  channel.on('error', () => void connScope.close());
-  channel.once('close', () => {
-    if (target.destroyed) return void connScope.close();
-    target.end();
-    target.once('finish', () => void connScope.close());
-  });
-  target.pipe(channel);
-  channel.pipe(target);
+  bindSocket(target, connScope);
+  splice(target, channel, connScope);
 }

@@ -15,6 +15,7 @@ import type { Identity } from './authenticate';
 import type { NodeAudit } from './audit';
 import { bindAll, planBind, plainAddress } from './bind';
 import type { Tunnel, TunnelRegistry } from './tunnels';
+import { bindSocket, splice } from './splice';
 import { listenUnixAsUser, UnixBindError, unlinkIfOurs } from './unix-listener';
 
 export interface ForwardingContext {
@@ -197,9 +198,7 @@ export class RemoteForwards {
     const { scope, audit, identity } = this.#ctx;
     const fields = { ...describe(forward), origin };
     const connScope = scope.child();
-    connScope.defer(() => { socket.destroy(); });
-    socket.on('error', () => void connScope.close());
-    socket.once('close', () => void connScope.close());
+    bindSocket(socket, connScope);
     if (scope.closed) return;
     try {
       openChannel((err, channel) => {
@@ -220,15 +219,7 @@ export class RemoteForwards {
             identity,
           );
         });
-        connScope.defer(() => { channel.destroy(); });
-        channel.on('error', () => void connScope.close());
-        channel.once('close', () => {
-          if (socket.destroyed) return void connScope.close();
-          socket.end();
-          socket.once('finish', () => void connScope.close());
-        });
-        socket.pipe(channel);
-        channel.pipe(socket);
+        splice(socket, channel, connScope);
         socket.resume();
       });
     } catch (err) {
