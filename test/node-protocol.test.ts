@@ -148,6 +148,27 @@ describe('the node at the protocol level', () => {
     }
   });
 
+  it('survives garbage on the wire: bad banners and random bytes end only those sockets', async () => {
+    const payloads = [
+      Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
+      Buffer.concat([Buffer.from('SSH-2.0-junk\r\n'), crypto.randomBytes(4096)]),
+      Buffer.concat([Buffer.from('SSH-2.0-junk\r\n'), Buffer.from([0xff, 0xff, 0xff, 0xff, 0x00])]),
+      crypto.randomBytes(70_000),
+    ];
+    for (const payload of payloads) {
+      await new Promise<void>((resolve) => {
+        const s = net.connect({ port: cluster.port, host: '127.0.0.1' }, () => s.write(payload));
+        s.on('error', () => resolve());
+        s.on('close', () => resolve());
+        s.on('data', () => {});
+        setTimeout(() => { s.destroy(); resolve(); }, 2000).unref();
+      });
+    }
+    const c = await connect(cluster.port, dev.name, key);
+    assert.ok((await forwardIn(c, 'localhost', 0)) > 0);
+    c.end();
+  });
+
   it('refuses expired, foreign and wrong-principal certificates, each audited with its code', async () => {
     const cases: { name: string; code: string; sign: () => Promise<string> }[] = [
       {
