@@ -1,0 +1,110 @@
+// The maintained ssh2 patch (patches/ssh2+1.17.0.patch), tested on its own: a bare ssh2
+// server and client over loopback, no ferry policy in between.
+
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Client, Server, utils, type AnyAuthMethod, type Connection } from 'ssh2';
+import { OpenFailure } from '../src/errors';
+import { onRemoteDebug, rejectChannel, sendDebug } from '../src/protocol/ssh2-ext';
+
+const SSH2_LIB = path.dirname(require.resolve('ssh2/lib/client.js'));
+
+describe('ferry patch of ssh2', () => {
+  let server: Server;
+  let port: number;
+  let serverSide: Connection | undefined;
+  const userKey = utils.generateKeyPairSync('ed25519');
+  const parsedUserKey = utils.parseKey(userKey.private);
+
+  before(async () => {
+    server = new Server({ hostKeys: [utils.generateKeyPairSync('ed25519').private] }, (conn) => {
+      serverSide = conn;
+      conn.on('error', () => {});
+      conn.on('authentication', (ctx) => ctx.accept());
+      conn.on('ready', () => {
+        conn.on('tcpip', (_accept, reject) => rejectChannel(reject, OpenFailure.CONNECT_FAILED, 'no route to the moon'));
+        conn.on('request', (_accept, reject) => {
+          sendDebug(conn, 'you may not listen there');
+          reject?.();
+        });
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    port = (server.address() as net.AddressInfo).port;
+  });
+
+  after(() => {
+    server?.close();
+  });
+
+  function connect(): Promise<Client> {
+    return new Promise((resolve, reject) => {
+      const c = new Client();
+      let offered = false;
+      c.once('ready', () => resolve(c));
+      c.once('error', reject);
+      c.connect({
+        host: '127.0.0.1',
+        port,
+        username: 'u',
+        authHandler: (_m, _p, next) => {
+          if (offered) return next(false as unknown as AnyAuthMethod);
+          offered = true;
+          next({ type: 'publickey', username: 'u', key: parsedUserKey instanceof Error ? '' : (Array.isArray(parsedUserKey) ? parsedUserKey[0] : parsedUserKey) } as AnyAuthMethod);
+        },
+      });
+    });
+  }
+
+  it('is applied to the installed ssh2', () => {
+    for (const file of ['client.js', 'server.js', 'protocol/Protocol.js', 'protocol/kex.js', 'protocol/crypto.js', 'protocol/constants.js']) {
+      assert.match(fs.readFileSync(path.join(SSH2_LIB, file), 'utf8'), /ferry patch/, file);
+    }
+  });
+
+  it('delivers SSH_MSG_DEBUG from server to client before the failure it explains', async () => {
+    const c = await connect();
+    try {
+      const events: string[] = [];
+      onRemoteDebug(c, (m) => events.push(`debug:${m}`));
+      await new Promise<void>((resolve) => c.forwardIn('localhost', 0, () => { events.push('failure'); resolve(); }));
+      assert.deepEqual(events, ['debug:you may not listen there', 'failure']);
+    } finally {
+      c.end();
+    }
+  });
+
+  it('carries the reason code and text of a refused channel', async () => {
+    const c = await connect();
+    try {
+      const err = await new Promise<Error & { reason?: number }>((resolve) => c.forwardOut('127.0.0.1', 1, '10.0.0.1', 80, (e) => resolve(e as Error & { reason?: number })));
+      assert.equal(err.message, '(SSH) Channel open failure: no route to the moon');
+      assert.equal(err.reason, OpenFailure.CONNECT_FAILED);
+    } finally {
+      c.end();
+    }
+  });
+
+  it('pads packets from a CSPRNG pool: identical payloads never give identical ciphertext', async () => {
+    const c = await connect();
+    try {
+      // Two identical pings: with fresh padding (and nonces) the wire bytes must differ.
+      const sock = (c as unknown as { _sock: net.Socket })._sock;
+      const seen: Buffer[] = [];
+      const write = sock.write.bind(sock);
+      (sock as unknown as { write: (d: Buffer) => boolean }).write = (d: Buffer) => { seen.push(Buffer.from(d)); return write(d); };
+      (c as unknown as { _protocol: { ping(): void } })._protocol.ping();
+      (c as unknown as { _protocol: { ping(): void } })._protocol.ping();
+      await new Promise((r) => setTimeout(r, 50));
+      const hashes = new Set(seen.map((b) => crypto.createHash('sha256').update(b).digest('hex')));
+      assert.ok(seen.length >= 1 && hashes.size === seen.length);
+      assert.ok(serverSide);
+    } finally {
+      c.end();
+    }
+  });
+});
