@@ -4,7 +4,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Proc } from './procs';
-import { ROOT, SSH, type Credentials } from './servers';
+import { codeRoot } from './build';
+import { SSH, type Credentials } from './servers';
 
 export interface TunnelArgs {
   port: number;
@@ -49,19 +50,19 @@ export const openssh: ClientKind = {
   ],
 };
 
-const FERRY_BIN = path.join(ROOT, 'bin', 'ferry');
-const FERRY_JS = path.join(ROOT, 'dist', 'src', 'cli', 'ferry.js');
+const ferryBin = () => path.join(codeRoot(), 'bin', 'ferry');
+const ferryJs = () => path.join(codeRoot(), 'dist', 'src', 'cli', 'ferry.js');
 
 /** `ferry ssh`, with OpenSSH's flags; it finds KEY-cert.pub beside -i KEY as ssh does. */
 export const ferry: ClientKind = {
   name: 'ferry',
   label: 'ferry client',
   runsOnNode: true,
-  unavailable: () => (fs.existsSync(FERRY_BIN) && fs.existsSync(FERRY_JS) ? undefined : 'ferry client not built'),
+  unavailable: () => (fs.existsSync(ferryBin()) && fs.existsSync(ferryJs()) ? undefined : 'ferry client not built'),
   command: () => process.execPath,
   args: (t) => [
     ...(t.nodeFlags ?? []),
-    FERRY_BIN, 'ssh',
+    ferryBin(), 'ssh',
     '-p', String(t.port),
     '-i', t.creds.key,
     '-N',

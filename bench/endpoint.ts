@@ -5,10 +5,10 @@
 
 import crypto from 'node:crypto';
 import net from 'node:net';
-import { HEADER_LEN, HOLD_ACK, PONG_LEN, READY, makePattern, parseHeader, writePattern } from './wire';
+import { HEADER_LEN, HOLD_ACK, READY, makePattern, parseHeader, pong, writePattern } from './wire';
 
 function serve(pattern: Buffer): net.Server {
-  const pong = Buffer.alloc(PONG_LEN, 0x70);
+  const answer = pong(pattern);
   return net.createServer((socket) => {
     socket.setNoDelay(true);
     socket.on('error', () => socket.destroy());
@@ -44,7 +44,7 @@ function serve(pattern: Buffer): net.Server {
           writePattern(socket, pattern, len).catch(() => socket.destroy());
           return;
         case 'P':
-          socket.end(pong);
+          socket.end(answer);
           return;
         case 'H':
           socket.write(Buffer.from([HOLD_ACK]));

@@ -6,7 +6,7 @@ import type net from 'node:net';
 import { startTunnel, type ClientKind, type RunningTunnel } from './clients';
 import { mapLimit, sleep, type Memory } from './procs';
 import type { Credentials, ServerUnderTest } from './servers';
-import { CorrectnessError, download, hold, ping, upload } from './traffic';
+import { CorrectnessError, ForeignAnswerError, download, hold, ping, pingForward, upload } from './traffic';
 
 export function median(xs: number[]): number {
   if (xs.length === 0) return NaN;
@@ -45,13 +45,13 @@ export interface ConnRate {
 }
 
 /** `total` new connections, `concurrency` at a time, each one small request/response. */
-export async function connectionRate(port: number, total: number, concurrency: number): Promise<ConnRate> {
+export async function connectionRate(port: number, pattern: Buffer, total: number, concurrency: number): Promise<ConnRate> {
   const ttfb: number[] = [];
   const errors: string[] = [];
   const t0 = process.hrtime.bigint();
   await mapLimit(Array.from({ length: total }, (_, i) => i), concurrency, async () => {
     try {
-      ttfb.push(await ping(port, 15_000));
+      ttfb.push(await ping(port, pattern, 15_000));
     } catch (err) {
       if (err instanceof CorrectnessError) throw err;
       errors.push((err as Error).message);
@@ -62,12 +62,12 @@ export async function connectionRate(port: number, total: number, concurrency: n
 }
 
 /** `total` new connections one after another: latency without queueing behind other connections. */
-export async function serialLatency(port: number, total: number): Promise<{ p50: number; errors: string[] }> {
+export async function serialLatency(port: number, pattern: Buffer, total: number): Promise<{ p50: number; errors: string[] }> {
   const ttfb: number[] = [];
   const errors: string[] = [];
   for (let i = 0; i < total; i++) {
     try {
-      ttfb.push(await ping(port, 15_000));
+      ttfb.push(await ping(port, pattern, 15_000));
     } catch (err) {
       if (err instanceof CorrectnessError) throw err;
       errors.push((err as Error).message);
@@ -119,6 +119,8 @@ export async function concurrentConnections(port: number, count: number, openCon
 
 export interface Clients {
   up: number;
+  /** Clients whose forward answered on ::1 only: 127.0.0.1 at that port belonged to another program. */
+  v6Only: number;
   failed: number;
   seconds: number;
   before: Memory;
@@ -131,11 +133,11 @@ export interface Clients {
  * starting at a time), checks each forward answers, and reads the server's memory with all up
  * against a baseline taken after one client has come and gone.
  */
-export async function manyClients(kind: ClientKind, server: ServerUnderTest, creds: Credentials, targetPort: number, count: number, startConcurrency: number): Promise<Clients> {
+export async function manyClients(kind: ClientKind, server: ServerUnderTest, creds: Credentials, targetPort: number, pattern: Buffer, count: number, startConcurrency: number): Promise<Clients> {
   // One client first, so that code loaded and compiled on the first login is not counted per client.
   const warm = await startTunnel(kind, server.port, creds, targetPort, 30_000);
   try {
-    await ping(warm.port, 15_000);
+    await pingForward(warm.port, pattern, 15_000);
   } finally {
     await warm.proc.stop('SIGTERM', 5000);
   }
@@ -143,6 +145,7 @@ export async function manyClients(kind: ClientKind, server: ServerUnderTest, cre
   const before = server.memory();
   const tunnels: RunningTunnel[] = [];
   const errors: string[] = [];
+  let v6Only = 0;
   const t0 = process.hrtime.bigint();
   try {
     await mapLimit(Array.from({ length: count }, (_, i) => i), startConcurrency, async () => {
@@ -150,7 +153,7 @@ export async function manyClients(kind: ClientKind, server: ServerUnderTest, cre
       try {
         tunnel = await startTunnel(kind, server.port, creds, targetPort, 60_000);
         tunnels.push(tunnel);
-        await ping(tunnel.port, 15_000);
+        if ((await pingForward(tunnel.port, pattern, 15_000)).host === '::1') v6Only += 1;
       } catch (err) {
         if (err instanceof CorrectnessError) throw err;
         errors.push((err as Error).message.split('\n').slice(0, 3).join(' | '));
@@ -162,21 +165,21 @@ export async function manyClients(kind: ClientKind, server: ServerUnderTest, cre
     await sleep(500);
     const after = server.memory();
     const up = tunnels.filter((t) => !t.proc.exit).length;
-    return { up, failed: count - up, seconds, before, after, errors: errors.slice(0, 5) };
+    return { up, v6Only, failed: count - up, seconds, before, after, errors: errors.slice(0, 5) };
   } finally {
     await Promise.all(tunnels.map((t) => t.proc.stop('SIGTERM', 5000)));
   }
 }
 
 /** Milliseconds from starting the client to a request answered through its forwarded port. */
-export async function startupTime(kind: ClientKind, serverPort: number, creds: Credentials, targetPort: number): Promise<number> {
+export async function startupTime(kind: ClientKind, serverPort: number, creds: Credentials, targetPort: number, pattern: Buffer): Promise<number> {
   const t0 = process.hrtime.bigint();
   const tunnel = await startTunnel(kind, serverPort, creds, targetPort, 30_000);
   try {
     let lastError: unknown;
     for (let attempt = 0; attempt < 200; attempt++) {
       try {
-        await ping(tunnel.port, 5000);
+        await pingForward(tunnel.port, pattern, 5000);
         return Number(process.hrtime.bigint() - t0) / 1e6;
       } catch (err) {
         if (err instanceof CorrectnessError) throw err;
@@ -188,4 +191,25 @@ export async function startupTime(kind: ClientKind, serverPort: number, creds: C
   } finally {
     await tunnel.proc.stop('SIGTERM', 5000);
   }
+}
+
+/**
+ * Starts a client with one forward that answers on 127.0.0.1, where the figures connect. If
+ * another program holds 127.0.0.1 at the allocated port (the server bound ::1 alone), the
+ * client is stopped and started again, a bounded number of times.
+ */
+export async function startWorkingTunnel(kind: ClientKind, serverPort: number, creds: Credentials, targetPort: number, pattern: Buffer, nodeFlags?: string[]): Promise<RunningTunnel> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const tunnel = await startTunnel(kind, serverPort, creds, targetPort, 30_000, nodeFlags);
+    try {
+      await ping(tunnel.port, pattern, 10_000);
+      return tunnel;
+    } catch (err) {
+      await tunnel.proc.stop('SIGTERM', 5000);
+      if (!(err instanceof ForeignAnswerError)) throw err;
+      lastError = err;
+    }
+  }
+  throw lastError;
 }

@@ -2,7 +2,7 @@
 // process registered so that `stopAll` (run in `finally` and on SIGINT) ends exactly the
 // processes this run started, by pid. Memory is read from /proc.
 
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 
@@ -22,6 +22,8 @@ export class Proc {
   readonly #waiters = new Set<() => void>();
 
   constructor(name: string, cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}) {
+    // Once stopAll has begun, nothing new may start: it could outlive the bench.
+    if (stopping) throw new Error(`not starting ${name}: the bench is stopping`);
     this.name = name;
     this.child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     const onData = (d: Buffer) => {
@@ -110,6 +112,7 @@ export class Proc {
 }
 
 const live = new Set<Proc>();
+let stopping = false;
 /** Pids of processes started by ours (sshd's per-connection children) to end on the way out. */
 const adoptedRoots = new Set<number>();
 
@@ -119,6 +122,7 @@ export function adoptDescendantsOf(pid: number): void {
 
 /** Ends every process this run started (and their descendants we adopted), by pid. */
 export async function stopAll(): Promise<void> {
+  stopping = true;
   const orphans: number[] = [];
   for (const root of adoptedRoots) orphans.push(...descendants(root));
   await Promise.all([...live].map((p) => p.stop('SIGTERM', 3000)));
@@ -133,6 +137,7 @@ export async function stopAll(): Promise<void> {
 
 /** Like stopAll but synchronous, for a second Ctrl-C. */
 export function killAllNow(): void {
+  stopping = true;
   for (const root of adoptedRoots) {
     for (const pid of descendants(root)) {
       try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
@@ -144,8 +149,13 @@ export function killAllNow(): void {
 export interface Memory {
   /** Sum of VmRSS, KiB. */
   rssKiB: number;
-  /** Sum of Pss from smaps_rollup, KiB: shared pages divided among their users. */
-  pssKiB: number;
+  /**
+   * Sum of Private_Dirty from smaps_rollup, KiB: pages the process wrote and shares with no
+   * one (heap, stacks, copy-on-write copies), i.e. what it really costs in RAM. Clean pages of
+   * the binary and libraries are left out: they can be dropped and re-read, and they turn from
+   * "private" to "shared" as soon as another process maps the same file.
+   */
+  privateKiB: number;
   processes: number;
 }
 
@@ -159,11 +169,11 @@ function statusField(pid: number, field: string): number | undefined {
   }
 }
 
-function pss(pid: number): number | undefined {
+function privateMemory(pid: number): number | undefined {
   try {
     const text = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
-    const m = /^Pss:\s+(\d+) kB/m.exec(text);
-    return m?.[1] === undefined ? undefined : Number(m[1]);
+    const dirty = /^Private_Dirty:\s+(\d+) kB/m.exec(text)?.[1];
+    return dirty === undefined ? undefined : Number(dirty);
   } catch {
     return undefined;
   }
@@ -171,41 +181,41 @@ function pss(pid: number): number | undefined {
 
 export function memoryOf(pids: number[]): Memory {
   let rssKiB = 0;
-  let pssKiB = 0;
+  let privateKiB = 0;
   let processes = 0;
   for (const pid of pids) {
     const rss = statusField(pid, 'VmRSS');
     if (rss === undefined) continue;
     rssKiB += rss;
-    pssKiB += pss(pid) ?? rss;
+    privateKiB += privateMemory(pid) ?? rss;
     processes += 1;
   }
-  return { rssKiB, pssKiB, processes };
+  return { rssKiB, privateKiB, processes };
 }
 
-let clockTicks: number | undefined;
-
-/** Seconds of CPU (user + system, all threads) the processes have used so far. */
+/**
+ * Seconds of CPU the processes have used so far, all threads: the first field of
+ * /proc/PID/task/TID/schedstat (nanoseconds on a CPU), which unlike utime + stime in
+ * /proc/PID/stat is not rounded to clock ticks.
+ */
 export function cpuSeconds(pids: number[]): number {
-  if (clockTicks === undefined) {
-    try {
-      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-    } catch {
-      clockTicks = 100;
-    }
-  }
-  let ticks = 0;
+  let ns = 0;
   for (const pid of pids) {
+    let tasks: string[] = [];
     try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // After the comm: state is field 3, so utime (14) and stime (15) are rest[11] and rest[12].
-      ticks += Number(rest[11] ?? 0) + Number(rest[12] ?? 0);
+      tasks = fs.readdirSync(`/proc/${pid}/task`);
     } catch {
-      // gone
+      continue; // gone
+    }
+    for (const tid of tasks) {
+      try {
+        ns += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0] ?? 0);
+      } catch {
+        // thread gone
+      }
     }
   }
-  return ticks / clockTicks;
+  return ns / 1e9;
 }
 
 /** All live descendants of `root` (not root itself), from the ppid field of /proc/PID/stat. */

@@ -7,8 +7,8 @@ import type { ProfileSummary } from './profile';
 export type FigureId =
   | 'up' | 'down' | 'upCpuServer' | 'upCpuClient' | 'downCpuServer' | 'downCpuClient'
   | 'connRate' | 'ttfbP50' | 'ttfbP99' | 'ttfbSerial'
-  | 'concServed' | 'concRss' | 'concPss' | 'concTotalRss'
-  | 'clientsUp' | 'clientsRss' | 'clientsPss' | 'clientsTotalRss'
+  | 'concServed' | 'concRss' | 'concDirty' | 'concTotalRss'
+  | 'clientsUp' | 'clientsRss' | 'clientsDirty' | 'clientsTotalRss'
   | 'startup';
 
 export interface FigureSpec {
@@ -33,11 +33,11 @@ export const FIGURES: FigureSpec[] = [
   { id: 'ttfbSerial', label: 'first byte p50, one at a time', unit: 'ms', better: 'lower', digits: 2 },
   { id: 'concServed', label: 'concurrent conns served (min)', unit: 'conns', better: 'count', digits: 0 },
   { id: 'concRss', label: 'server RSS per conn', unit: 'KiB', better: 'lower', digits: 1 },
-  { id: 'concPss', label: 'server PSS per conn', unit: 'KiB', better: 'lower', digits: 1 },
+  { id: 'concDirty', label: 'server private dirty per conn', unit: 'KiB', better: 'lower', digits: 1 },
   { id: 'concTotalRss', label: 'server RSS, conns open', unit: 'MiB', better: 'lower', digits: 1 },
   { id: 'clientsUp', label: 'clients holding -R 0 (min)', unit: 'clients', better: 'count', digits: 0 },
   { id: 'clientsRss', label: 'server RSS per client', unit: 'KiB', better: 'lower', digits: 0 },
-  { id: 'clientsPss', label: 'server PSS per client', unit: 'KiB', better: 'lower', digits: 0 },
+  { id: 'clientsDirty', label: 'server private dirty per client', unit: 'KiB', better: 'lower', digits: 0 },
   { id: 'clientsTotalRss', label: 'server RSS, clients up', unit: 'MiB', better: 'lower', digits: 1 },
   { id: 'startup', label: 'client start to first answer', unit: 'ms', better: 'lower', digits: 0 },
 ];

@@ -5,19 +5,20 @@
 // Exit status: 0 when every byte that went through a tunnel was the byte sent, 1 when not
 // (or when the bench itself could not run), 2 on bad options. Slow numbers never fail it.
 
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ferry, openssh, startTunnel, type ClientKind } from './clients';
-import { concurrentConnections, connectionRate, manyClients, median, serialLatency, startupTime, throughput } from './figures';
+import { REPO, codeRoot, snapshotBuild } from './build';
+import { ferry, openssh, type ClientKind, type RunningTunnel } from './clients';
+import { concurrentConnections, connectionRate, manyClients, median, serialLatency, startWorkingTunnel, startupTime, throughput } from './figures';
 import { USAGE, parseOptions, type Options } from './options';
 import { Proc, cpuSeconds, killAllNow, stopAll } from './procs';
 import { summarizeProfile, type ProfileSummary } from './profile';
 import { FIGURES, REFERENCE, markdownTable, profileMarkdown, profileText, summarize, tableRows, textTable, type FigureId, type PairingId, type PairingResult } from './report';
-import { FerryNode, LOGIN, OpenSshd, ROOT, SSH, SSHD, ensureLogin, type Credentials, type ServerUnderTest } from './servers';
-import { CorrectnessError, ping } from './traffic';
+import { FerryNode, LOGIN, OpenSshd, SSH, SSHD, ensureLogin, type Credentials, type ServerUnderTest } from './servers';
+import { CorrectnessError } from './traffic';
 import { expectedDigest, makePattern } from './wire';
 
 interface Pairing {
@@ -99,6 +100,8 @@ async function attempt(ctx: Context, where: string, fn: () => Promise<void>): Pr
   }
 }
 
+const WARM_UP_BYTES = 32 * 1024 * 1024;
+
 /** Processes whose CPU the throughput figure reads: the server's and the client's. */
 interface CpuSubjects {
   server: () => number[];
@@ -117,13 +120,13 @@ async function tunnelFigures(ctx: Context, pairing: Pairing, result: PairingResu
     if (c.failed > 0) ctx.problems.push(`${tag}: ${c.failed} of ${opts.concurrent} concurrent connections not served: ${c.errors.join('; ')}`);
     if (c.before && c.after && c.served > 0) {
       record(result, 'concRss', (c.after.rssKiB - c.before.rssKiB) / c.served);
-      record(result, 'concPss', (c.after.pssKiB - c.before.pssKiB) / c.served);
+      record(result, 'concDirty', (c.after.privateKiB - c.before.privateKiB) / c.served);
       record(result, 'concTotalRss', c.after.rssKiB / 1024);
     }
   });
   progress.line(`${tag}: ${opts.conns} new connections, ${opts.connConcurrency} at a time`);
   await attempt(ctx, `${tag} connection rate`, async () => {
-    const r = await connectionRate(port, opts.conns, opts.connConcurrency);
+    const r = await connectionRate(port, ctx.pattern, opts.conns, opts.connConcurrency);
     record(result, 'connRate', r.perSecond);
     record(result, 'ttfbP50', r.p50);
     record(result, 'ttfbP99', r.p99);
@@ -131,9 +134,17 @@ async function tunnelFigures(ctx: Context, pairing: Pairing, result: PairingResu
   });
   progress.line(`${tag}: ${opts.serial} new connections, one at a time`);
   await attempt(ctx, `${tag} serial latency`, async () => {
-    const r = await serialLatency(port, opts.serial);
+    const r = await serialLatency(port, ctx.pattern, opts.serial);
     record(result, 'ttfbSerial', r.p50);
     if (r.errors.length > 0) ctx.problems.push(`${tag}: serial connections failed: ${r.errors.join('; ')}`);
+  });
+  // An untimed transfer each way first: servers are restarted per pairing, and a long-lived
+  // server has its data path compiled by the JIT long before anyone measures it.
+  progress.line(`${tag}: warm-up transfers`);
+  await attempt(ctx, `${tag} warm-up`, async () => {
+    const warm = Math.min(opts.bytes, WARM_UP_BYTES);
+    await throughput(port, ctx.pattern, warm, 'up');
+    await throughput(port, ctx.pattern, warm, 'down');
   });
   for (const dir of ['up', 'down'] as const) {
     progress.line(`${tag}: ${dir === 'up' ? 'upload' : 'download'} ${mib} MiB`);
@@ -165,10 +176,9 @@ async function pairingRound(ctx: Context, pairing: Pairing, result: PairingResul
   // A fresh server process, so the memory figures start from the same place every time.
   progress.line(`${where}: starting ${server.name} and the tunnel`);
   await server.restart();
-  let tunnel: Awaited<ReturnType<typeof startTunnel>> | undefined;
+  let tunnel: RunningTunnel | undefined;
   await attempt(ctx, `${where} tunnel`, async () => {
-    tunnel = await startTunnel(client, server.port, ctx.creds, ctx.endpointPort, 30_000);
-    await ping(tunnel.port, 10_000);
+    tunnel = await startWorkingTunnel(client, server.port, ctx.creds, ctx.endpointPort, ctx.pattern);
   });
   if (tunnel) {
     try {
@@ -183,7 +193,7 @@ async function pairingRound(ctx: Context, pairing: Pairing, result: PairingResul
   const starts: number[] = [];
   for (let i = 0; i < opts.starts; i++) {
     await attempt(ctx, `${where} start ${i + 1}`, async () => {
-      starts.push(await startupTime(client, server.port, ctx.creds, ctx.endpointPort));
+      starts.push(await startupTime(client, server.port, ctx.creds, ctx.endpointPort, ctx.pattern));
     });
   }
   if (starts.length > 0) record(result, 'startup', median(starts));
@@ -192,13 +202,14 @@ async function pairingRound(ctx: Context, pairing: Pairing, result: PairingResul
     progress.line(`${where}: ${opts.clients} clients each holding -R 0`);
     await server.restart();
     await attempt(ctx, `${where} clients`, async () => {
-      const c = await manyClients(client, server, ctx.creds, ctx.endpointPort, opts.clients, opts.startConcurrency);
+      const c = await manyClients(client, server, ctx.creds, ctx.endpointPort, ctx.pattern, opts.clients, opts.startConcurrency);
       record(result, 'clientsUp', c.up);
+      if (c.v6Only > 0) ctx.problems.push(`${where}: ${c.v6Only} of ${opts.clients} forwards answered on [::1] only: 127.0.0.1 at the port ${server.name} allocated was taken by another socket (a listener, or any loopback connection's local port), so it bound ::1 alone and said nothing`);
       result.requested.clientsUp = opts.clients;
       if (c.failed > 0) ctx.problems.push(`${where}: ${c.failed} of ${opts.clients} clients did not get a working forward: ${c.errors.join('; ')}`);
       if (c.up > 0) {
         record(result, 'clientsRss', (c.after.rssKiB - c.before.rssKiB) / c.up);
-        record(result, 'clientsPss', (c.after.pssKiB - c.before.pssKiB) / c.up);
+        record(result, 'clientsDirty', (c.after.privateKiB - c.before.privateKiB) / c.up);
         record(result, 'clientsTotalRss', c.after.rssKiB / 1024);
       }
     });
@@ -252,7 +263,7 @@ interface ProfileTarget {
  */
 async function profile(ctx: Context, dir: string, target: ProfileTarget): Promise<ProfileSummary[]> {
   const out: ProfileSummary[] = [];
-  const resultsDir = ctx.opts.out ?? path.join(ROOT, 'bench', 'results');
+  const resultsDir = ctx.opts.out ?? path.join(REPO, 'bench', 'results');
   const slug = target.name === 'ferryd' ? 'ferryd' : 'ferry-client';
   for (const what of ['up', 'down', 'conns'] as const) {
     const profDir = path.join(dir, `prof-${slug}-${what}`);
@@ -264,12 +275,14 @@ async function profile(ctx: Context, dir: string, target: ProfileTarget): Promis
     const server = target.server();
     let figure = '';
     const window = { fromUs: 0, toUs: 0 };
-    const tunnel = await startTunnel(target.client, server.port, ctx.creds, ctx.endpointPort, 30_000, target.name === 'ferry client' ? profiled : undefined);
+    const tunnel = await startWorkingTunnel(target.client, server.port, ctx.creds, ctx.endpointPort, ctx.pattern, target.name === 'ferry client' ? profiled : undefined);
     try {
-      await ping(tunnel.port, 10_000);
+      // Warm up as the figures do, so that the profile shows the steady state, not the JIT.
+      if (what === 'conns') await connectionRate(tunnel.port, ctx.pattern, Math.min(200, ctx.opts.conns), ctx.opts.connConcurrency);
+      else await throughput(tunnel.port, ctx.pattern, Math.min(ctx.opts.bytes, WARM_UP_BYTES), what);
       window.fromUs = Number(process.hrtime.bigint() / 1000n);
       if (what === 'conns') {
-        const r = await connectionRate(tunnel.port, ctx.opts.conns, ctx.opts.connConcurrency);
+        const r = await connectionRate(tunnel.port, ctx.pattern, ctx.opts.conns, ctx.opts.connConcurrency);
         figure = `${ctx.opts.conns} connections, ${ctx.opts.connConcurrency} at a time: ${r.perSecond.toFixed(0)} conn/s under the profiler`;
       } else {
         const mbs = await throughput(tunnel.port, ctx.pattern, ctx.opts.bytes, what);
@@ -285,7 +298,7 @@ async function profile(ctx: Context, dir: string, target: ProfileTarget): Promis
       ctx.problems.push(`profile of ${target.name} (${what}): no .cpuprofile was written (did it exit cleanly on SIGTERM?)`);
       continue;
     }
-    out.push(summarizeProfile(path.join(profDir, file), `${target.name} during ${target.label} ${PROFILE_WHAT[what]} (${figure})`, ROOT, window));
+    out.push(summarizeProfile(path.join(profDir, file), `${target.name} during ${target.label} ${PROFILE_WHAT[what]} (${figure})`, codeRoot(), window));
     fs.mkdirSync(resultsDir, { recursive: true });
     fs.copyFileSync(path.join(profDir, file), path.join(resultsDir, `${slug}-${what}.cpuprofile`));
   }
@@ -293,17 +306,20 @@ async function profile(ctx: Context, dir: string, target: ProfileTarget): Promis
   return out;
 }
 
+/** The commit the build was made from, and what it had uncommitted (read-only git). */
+function commit(): string {
+  const head = spawnSync('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
+  if (head.status !== 0) return '?';
+  const paths = ['src', 'bin', 'patches', 'package.json', 'package-lock.json'];
+  const dirty = spawnSync('git', ['-C', REPO, 'status', '--porcelain', '--', ...paths], { encoding: 'utf8' });
+  const changed = dirty.stdout.split('\n').map((l) => l.slice(3).trim()).filter(Boolean);
+  return `${head.stdout.trim()}${changed.length > 0 ? ` plus uncommitted changes to ${changed.slice(0, 5).join(', ')}${changed.length > 5 ? ', ...' : ''}` : ''}`;
+}
+
 function machine(): Record<string, string | number> {
   const cpus = os.cpus();
-  let openssh = '?';
-  try {
-    openssh = execFileSync(SSH, ['-V'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-  } catch (err) {
-    openssh = String((err as { stderr?: string }).stderr ?? '?').trim();
-  }
-  if (openssh === '') {
-    openssh = String(execFileSync('sh', ['-c', `${SSH} -V 2>&1`], { encoding: 'utf8' })).trim();
-  }
+  // ssh -V prints to stderr.
+  const version = spawnSync(SSH, ['-V'], { encoding: 'utf8' });
   return {
     cpu: cpus[0]?.model ?? '?',
     cores: cpus.length,
@@ -311,7 +327,7 @@ function machine(): Record<string, string | number> {
     loadAverageAtEnd: os.loadavg().map((l) => l.toFixed(2)).join(' '),
     kernel: os.release(),
     node: process.version,
-    openssh,
+    openssh: `${version.stderr}${version.stdout}`.trim() || '?',
   };
 }
 
@@ -326,7 +342,7 @@ function ferrydLogExcerpt(ferryd: FerryNode): string[] {
 }
 
 function writeResults(ctx: Context, results: PairingResult[], meta: Record<string, unknown>, profiles: ProfileSummary[], ferrydLog: string[]): { md: string; table: string } {
-  const dir = ctx.opts.out ?? path.join(ROOT, 'bench', 'results');
+  const dir = ctx.opts.out ?? path.join(REPO, 'bench', 'results');
   fs.mkdirSync(dir, { recursive: true });
   const ref = results.find((r) => r.id === REFERENCE);
   const json = {
@@ -349,11 +365,11 @@ function writeResults(ctx: Context, results: PairingResult[], meta: Record<strin
   };
   fs.writeFileSync(path.join(dir, 'latest.json'), `${JSON.stringify(json, null, 2)}\n`);
   const rows = tableRows(results);
-  const m = meta as { machine: Record<string, string | number>; options: Options; algorithms: Record<string, Record<string, string>>; startedAt: string; seconds: number };
+  const m = meta as { commit: string; machine: Record<string, string | number>; options: Options; algorithms: Record<string, Record<string, string>>; startedAt: string; seconds: number };
   const md = [
     `# Ferry bench: ${m.startedAt}`,
     '',
-    `${m.machine.cpu}, ${m.machine.cores} cores, ${m.machine.memoryGiB} GiB, Linux ${m.machine.kernel}, Node ${m.machine.node}, ${m.machine.openssh}. Load average ${m.machine.loadAverageAtStart} at the start, ${m.machine.loadAverageAtEnd} at the end.`,
+    `Code: ${m.commit}. Machine: ${m.machine.cpu}, ${m.machine.cores} cores, ${m.machine.memoryGiB} GiB, Linux ${m.machine.kernel}, Node ${m.machine.node}, ${m.machine.openssh}. Load average ${m.machine.loadAverageAtStart} at the start, ${m.machine.loadAverageAtEnd} at the end.`,
     `Options: ${m.options.quick ? '--quick, ' : ''}${m.options.rounds} rounds (clients figure in ${m.options.clientRounds}), ${Math.round(m.options.bytes / 1048576)} MiB per direction, ${m.options.conns} new connections (${m.options.connConcurrency} at a time) and ${m.options.serial} one at a time, ${m.options.concurrent} concurrent connections, ${m.options.clients} clients, ${m.options.starts} starts per round. Took ${Math.round(m.seconds)} s.`,
     '',
     'Medians over rounds (count rows: the minimum); in brackets the ratio to (d) ssh→sshd, the OpenSSH reference.',
@@ -397,12 +413,14 @@ async function main(argv: string[]): Promise<number> {
   ensureLogin();
   const progress = new Progress();
   const startedAt = new Date().toISOString();
+  const code = commit();
   const loadAtStart = os.loadavg().map((l) => l.toFixed(2)).join(' ');
   if ((os.loadavg()[0] ?? 0) > 0.5) progress.note(`note: load average ${loadAtStart} before the bench started: something else is using the CPU, figures will be noisy`);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-'));
   tmpDirs.add(tmp);
   fs.chmodSync(tmp, 0o755);
   try {
+    snapshotBuild(path.join(tmp, 'code'));
     progress.line('starting the target service, ferryd and sshd');
     const seed = crypto.randomBytes(16).toString('hex');
     const pattern = makePattern(seed);
@@ -442,7 +460,7 @@ async function main(argv: string[]): Promise<number> {
     await ferryd.stop();
     await sshd.stop();
     progress.done();
-    const meta = { startedAt, seconds: progress.elapsed(), machine: { ...machine(), loadAverageAtStart: loadAtStart }, options: opts, algorithms, login: LOGIN };
+    const meta = { startedAt, seconds: progress.elapsed(), machine: { ...machine(), loadAverageAtStart: loadAtStart }, commit: code, options: opts, algorithms, login: LOGIN };
     const { table } = writeResults(ctx, results, meta, profiles, ferrydLogExcerpt(ferryd));
     const out = [
       '',
@@ -453,7 +471,7 @@ async function main(argv: string[]): Promise<number> {
       ...profiles.map((p) => profileText(p)),
       ctx.problems.length > 0 ? `${ctx.problems.length} problem(s):\n${ctx.problems.map((p) => `  - ${p.split('\n')[0] ?? ''}`).join('\n')}` : 'no connection failures or timeouts',
       ctx.failures.length > 0 ? `CORRECTNESS FAILURES:\n${ctx.failures.map((f) => `  - ${f}`).join('\n')}` : 'correctness: every transfer\'s SHA-256 matched',
-      `written: ${path.relative(process.cwd(), path.join(opts.out ?? path.join(ROOT, 'bench', 'results'), 'latest.md'))} and latest.json (${Math.round(progress.elapsed())} s)`,
+      `written: ${path.relative(process.cwd(), path.join(opts.out ?? path.join(REPO, 'bench', 'results'), 'latest.md'))} and latest.json (${Math.round(progress.elapsed())} s)`,
       '',
     ];
     process.stdout.write(out.join('\n'));

@@ -6,9 +6,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { codeRoot } from './build';
 import { Proc, adoptDescendantsOf, canConnect, descendants, eventually, freePort, memoryOf, type Memory } from './procs';
 
-export const ROOT = path.resolve(__dirname, '..', '..');
 export const SSHD = '/usr/sbin/sshd';
 export const SSH = '/usr/bin/ssh';
 export const LOGIN = 'ferry-bench';
@@ -55,7 +55,7 @@ export function ensureLogin(): void {
 
 export class FerryNode implements ServerUnderTest {
   readonly name = 'ferryd';
-  readonly memoryNote = 'VmRSS / Pss of the ferryd process';
+  readonly memoryNote = 'VmRSS and Private_Dirty (smaps_rollup) of the ferryd process';
   readonly dir: string;
   readonly configFile: string;
   #proc: Proc | undefined;
@@ -94,7 +94,7 @@ export class FerryNode implements ServerUnderTest {
 
   /** Starts ferryd; `nodeFlags` go to node itself (e.g. --cpu-prof). */
   async start(nodeFlags: string[] = []): Promise<void> {
-    const proc = new Proc('ferryd', process.execPath, [...nodeFlags, path.join(ROOT, 'bin', 'ferryd'), 'start', '--config', this.configFile], { cwd: this.dir });
+    const proc = new Proc('ferryd', process.execPath, [...nodeFlags, path.join(codeRoot(), 'bin', 'ferryd'), 'start', '--config', this.configFile], { cwd: this.dir });
     this.#proc = proc;
     const m = await proc.waitFor(/ssh node\s+\S+:(\d+)/, 30_000);
     this.#port = Number(m[1]);
@@ -127,7 +127,7 @@ export class FerryNode implements ServerUnderTest {
   }
 
   ctl(args: string[]): string {
-    return run(process.execPath, [path.join(ROOT, 'bin', 'ferryctl'), '--data-dir', this.dataDir, ...args]);
+    return run(process.execPath, [path.join(codeRoot(), 'bin', 'ferryctl'), '--data-dir', this.dataDir, ...args]);
   }
 
   /** Role, user, key pair and certificate for the bench, made with ferryctl and ssh-keygen. */
@@ -163,7 +163,7 @@ export class FerryNode implements ServerUnderTest {
 
 export class OpenSshd implements ServerUnderTest {
   readonly name = 'sshd';
-  readonly memoryNote = 'sum of VmRSS / Pss of every sshd process below the listener (per connection: the privsep monitor and the user\'s child); the listener itself is not counted';
+  readonly memoryNote = 'sum of VmRSS and of Private_Dirty of every sshd process below the listener (per connection: the privsep monitor and the user\'s child); the listener itself is not counted';
   readonly dir: string;
   readonly #userCA: string;
   #proc: Proc | undefined;

@@ -4,7 +4,7 @@
 //
 //   'U' len  upload: the service answers READY, reads len bytes, answers their SHA-256
 //   'D' len  download: the service answers READY then len bytes of the pattern
-//   'P' 0    ping: the service answers PONG_LEN bytes and ends the connection
+//   'P' 0    ping: the service answers pong(pattern), PONG_LEN bytes, and ends the connection
 //   'H' 0    hold: the service answers one byte and keeps the connection open
 //
 // Bulk data is a pseudo-random pattern both processes derive from the same seed, sent
@@ -33,6 +33,20 @@ export function header(mode: Mode, len: number): Buffer {
 
 export function parseHeader(b: Buffer): { mode: string; len: number } {
   return { mode: String.fromCharCode(b[0] ?? 0), len: Number(b.readBigUInt64BE(1)) };
+}
+
+const PONG_MAGIC = Buffer.from('FBENCH');
+
+/**
+ * The answer to a ping: a magic and bytes only this run's endpoint knows, so an answer from
+ * some other program that happens to hold the port is told apart from a corrupted one.
+ */
+export function pong(pattern: Buffer): Buffer {
+  return Buffer.concat([PONG_MAGIC, pattern.subarray(0, PONG_LEN - PONG_MAGIC.length)]);
+}
+
+export function looksLikePong(answer: Buffer): boolean {
+  return answer.subarray(0, PONG_MAGIC.length).equals(PONG_MAGIC.subarray(0, Math.min(PONG_MAGIC.length, answer.length)));
 }
 
 export function makePattern(seedHex: string): Buffer {
