@@ -5,6 +5,9 @@
 
 export type Disposer = () => void | Promise<void>;
 
+/** One reason for every close: abort() without one builds an error and stack per scope. */
+const CLOSED = new Error('scope closed');
+
 export class Scope {
   readonly #controller = new AbortController();
   readonly #disposers: Disposer[] = [];
@@ -49,7 +52,7 @@ export class Scope {
 
   close(): Promise<void> {
     if (this.#closing) return this.#closing;
-    this.#controller.abort();
+    this.#controller.abort(CLOSED);
     const pending: Promise<void>[] = [];
     while (this.#disposers.length > 0) {
       const disposer = this.#disposers.pop();
