@@ -3,7 +3,7 @@
 
 import crypto from 'node:crypto';
 import { AlreadyExistsError, NotFoundError, ValidationError } from '../errors';
-import type { AuditEvent, CAType, CertAuthority, Storage, User } from './types';
+import type { CAType, CertAuthority, Storage, User } from './types';
 import { parseRole, type Role } from './roles';
 import { PRESET_ROLES } from './presets';
 import { resolveAccess } from '../policy/access';
@@ -193,11 +193,6 @@ export class AuthService {
     return formatAuthorizedKeyLine('ssh-ed25519-cert-v01@openssh.com', blob, `${nodeName}@${this.clusterName}`);
   }
 
-  // Audit --------------------------------------------------------------------
-
-  async audit(event: AuditEvent): Promise<void> {
-    await this.storage.appendAudit(event);
-  }
 }
 
 function unique(values: string[]): string[] {

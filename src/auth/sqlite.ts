@@ -166,12 +166,22 @@ export class SqliteStorage implements Storage {
   }
 
   async appendAudit(event: AuditEvent): Promise<void> {
+    this.#insertAudit(event);
+  }
+
+  async appendAuditBatch(events: AuditEvent[]): Promise<void> {
+    this.#db.transaction((batch: AuditEvent[]) => {
+      for (const event of batch) this.#insertAudit(event);
+    })(events);
+  }
+
+  #insertAudit(event: AuditEvent): void {
     this.#stmt(
         `INSERT INTO audit (time, type, success, code, message, user, login, node, remote_addr, fields)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
-        Date.now(),
+        event.time?.getTime() ?? Date.now(),
         event.type,
         event.success ? 1 : 0,
         event.code ?? null,

@@ -28,6 +28,8 @@ export interface RoleRecord {
 
 export interface AuditEvent {
   type: string;
+  /** When it happened; the time of the write when left out. */
+  time?: Date;
   success: boolean;
   /** Machine-readable reason for a refusal or failure, e.g. "denied_by_role". */
   code?: string;
@@ -91,6 +93,8 @@ export interface Storage {
   deleteRole(name: string): Promise<boolean>;
 
   appendAudit(event: AuditEvent): Promise<void>;
+  /** Several events in one transaction, in order. */
+  appendAuditBatch(events: AuditEvent[]): Promise<void>;
   queryAudit(query: AuditQuery): Promise<StoredAuditEvent[]>;
 
   upsertTunnel(tunnel: TunnelRecord): Promise<void>;

@@ -9,6 +9,7 @@ import type { Identity } from './authenticate';
 export class NodeAudit {
   readonly #auth: AuthService;
   readonly #node: string;
+  readonly #pending: AuditEvent[] = [];
 
   constructor(auth: AuthService, node: string) {
     this.#auth = auth;
@@ -16,15 +17,27 @@ export class NodeAudit {
   }
 
   emit(event: AuditEvent, identity?: Identity): void {
-    const full: AuditEvent = { node: this.#node, ...event };
+    const full: AuditEvent = { node: this.#node, time: new Date(), ...event };
     if (identity) {
       full.user ??= identity.user;
       full.login ??= identity.login;
       full.remoteAddr ??= `${identity.remoteAddr}:${identity.remotePort}`;
     }
-    this.#auth.audit(full).catch((err: unknown) => {
-      process.stderr.write(`ferryd: audit write failed for ${event.type}: ${String(err)}\n`);
-    });
+    // Events of one tick are written in one transaction: one write per forwarded
+    // connection start and end was a third of the node's time at 2k connections a second.
+    this.#pending.push(full);
+    if (this.#pending.length === 1) setImmediate(() => void this.flush());
+  }
+
+  /** Writes what is queued; the node calls it when it stops. */
+  async flush(): Promise<void> {
+    const batch = this.#pending.splice(0);
+    if (batch.length === 0) return;
+    try {
+      await this.#auth.storage.appendAuditBatch(batch);
+    } catch (err) {
+      process.stderr.write(`ferryd: audit write failed for ${batch.length} events (${batch.map((e) => e.type).join(', ')}): ${String(err)}\n`);
+    }
   }
 
   /** Records a refusal under the type of the action that was refused. */

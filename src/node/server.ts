@@ -60,7 +60,10 @@ export class NodeService {
   readonly #server: Server;
   readonly #tunnels: TunnelRegistry;
 
-  private constructor(scope: Scope, server: Server, tunnels: TunnelRegistry, hostKeyFingerprint: string) {
+  readonly #audit: NodeAudit;
+
+  private constructor(scope: Scope, server: Server, tunnels: TunnelRegistry, audit: NodeAudit, hostKeyFingerprint: string) {
+    this.#audit = audit;
     this.hostKeyFingerprint = hostKeyFingerprint;
     this.#scope = scope;
     this.#server = server;
@@ -72,9 +75,10 @@ export class NodeService {
     const scope = new Scope((err) => log(`cleanup error: ${String(err)}`));
     const tunnels = new TunnelRegistry(opts.auth.storage, opts.nodeName);
     await tunnels.start();
+    const audit = new NodeAudit(opts.auth, opts.nodeName);
     const deps = {
       auth: opts.auth,
-      audit: new NodeAudit(opts.auth, opts.nodeName),
+      audit,
       tunnels,
       log,
       loginGraceSeconds: opts.loginGraceSeconds ?? 120,
@@ -100,7 +104,7 @@ export class NodeService {
         resolve();
       });
     });
-    return new NodeService(scope, server, tunnels, fingerprintSha256(plainKey.getPublicSSH()));
+    return new NodeService(scope, server, tunnels, audit, fingerprintSha256(plainKey.getPublicSSH()));
   }
 
   address(): HostPort {
@@ -114,5 +118,6 @@ export class NodeService {
       void this.#scope.close();
     });
     await this.#tunnels.stop();
+    await this.#audit.flush();
   }
 }
