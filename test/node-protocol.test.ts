@@ -7,10 +7,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { Client, type AnyAuthMethod, type ParsedKey } from 'ssh2';
+import { Client, type ParsedKey } from 'ssh2';
 import { signCertificate, ed25519PublicBlob, formatAuthorizedKeyLine, parseAuthorizedKeyLine } from '../src/auth/sshcert';
 import { loadIdentity } from '../src/client/identity';
-import { certifiedKey } from '../src/protocol/ssh2-ext';
+import { certifiedKey, offerKeyOnce } from '../src/protocol/ssh2-ext';
 import { TestCluster, roleYaml, type Credentials } from './helpers/cluster';
 import { canConnect, eventually } from './helpers/process';
 import { ensureOpenSSH, ensureOsUser, type TestOsUser } from './helpers/system';
@@ -18,21 +18,9 @@ import { ensureOpenSSH, ensureOsUser, type TestOsUser } from './helpers/system';
 function connect(port: number, login: string, key: ParsedKey): Promise<Client> {
   return new Promise((resolve, reject) => {
     const c = new Client();
-    let offered = false;
     c.once('ready', () => resolve(c));
     c.once('error', reject);
-    c.connect({
-      host: '127.0.0.1',
-      port,
-      username: login,
-      strictVendor: false,
-      authHandler: (_m, _p, next) => {
-        // One offer, then ssh2's documented `false`: no more methods.
-        if (offered) return next(false as unknown as AnyAuthMethod);
-        offered = true;
-        next({ type: 'publickey', username: login, key });
-      },
-    });
+    c.connect({ host: '127.0.0.1', port, username: login, strictVendor: false, authHandler: offerKeyOnce(login, key) });
   });
 }
 

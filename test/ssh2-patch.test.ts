@@ -7,9 +7,9 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Client, Server, utils, type AnyAuthMethod, type Connection } from 'ssh2';
+import { Client, Server, utils, type Connection, type ParsedKey } from 'ssh2';
 import { OpenFailure } from '../src/errors';
-import { onRemoteDebug, rejectChannel, sendDebug } from '../src/protocol/ssh2-ext';
+import { offerKeyOnce, onRemoteDebug, rejectChannel, sendDebug } from '../src/protocol/ssh2-ext';
 
 const SSH2_LIB = path.dirname(require.resolve('ssh2/lib/client.js'));
 
@@ -17,8 +17,8 @@ describe('ferry patch of ssh2', () => {
   let server: Server;
   let port: number;
   let serverSide: Connection | undefined;
-  const userKey = utils.generateKeyPairSync('ed25519');
-  const parsedUserKey = utils.parseKey(userKey.private);
+  const parsed = utils.parseKey(utils.generateKeyPairSync('ed25519').private);
+  const userKey = (Array.isArray(parsed) ? parsed[0] : parsed) as ParsedKey;
 
   before(async () => {
     server = new Server({ hostKeys: [utils.generateKeyPairSync('ed25519').private] }, (conn) => {
@@ -44,19 +44,9 @@ describe('ferry patch of ssh2', () => {
   function connect(): Promise<Client> {
     return new Promise((resolve, reject) => {
       const c = new Client();
-      let offered = false;
       c.once('ready', () => resolve(c));
       c.once('error', reject);
-      c.connect({
-        host: '127.0.0.1',
-        port,
-        username: 'u',
-        authHandler: (_m, _p, next) => {
-          if (offered) return next(false as unknown as AnyAuthMethod);
-          offered = true;
-          next({ type: 'publickey', username: 'u', key: parsedUserKey instanceof Error ? '' : (Array.isArray(parsedUserKey) ? parsedUserKey[0] : parsedUserKey) } as AnyAuthMethod);
-        },
-      });
+      c.connect({ host: '127.0.0.1', port, username: 'u', authHandler: offerKeyOnce('u', userKey) });
     });
   }
 

@@ -4,10 +4,10 @@
 
 import net from 'node:net';
 import readline from 'node:readline';
-import { Client, type AnyAuthMethod, type ServerHostKeyAlgorithm, type Channel, type ClientChannel, type ParsedKey } from 'ssh2';
+import { Client, type ServerHostKeyAlgorithm, type Channel, type ClientChannel, type ParsedKey } from 'ssh2';
 import { describeError, OpenFailure } from '../errors';
 import { Scope } from '../scope';
-import { onRemoteDebug, rejectChannel } from '../protocol/ssh2-ext';
+import { offerKeyOnce, onRemoteDebug, rejectChannel } from '../protocol/ssh2-ext';
 import { CertChecker, SshReader, fingerprintSha256, isCertificateKeyType, parseCertificate, parsePublicKeyBlob } from '../auth/sshcert';
 import { bindAll } from '../node/bind';
 import { formatAllocatedPort, formatForwardTarget, type ForwardTarget, type ListenAddress, type RemoteForward, type RemoteForwardTarget } from './forwardspec';
@@ -104,7 +104,6 @@ export class SshSession {
     const inv = this.#inv;
     return new Promise((resolve, reject) => {
       let hostKeyError: string | undefined;
-      let offered = false;
       const onError = (err: Error & { level?: string }) => {
         if (hostKeyError) return reject(new Error(hostKeyError));
         if (err.level === 'client-authentication') return reject(new Error(`${inv.login}@${inv.host}: Permission denied (publickey).`));
@@ -132,14 +131,7 @@ export class SshSession {
         host: inv.host,
         port: inv.port,
         username: inv.login,
-        // An authHandler entry is the one place ssh2 takes an already parsed key as it is
-        // (config.privateKey keeps only text); the certificate adapter needs that.
-        authHandler: (_methods, _partial, next) => {
-          // ssh2 types leave out `false`, its documented "no more methods" answer.
-          if (offered) return next(false as unknown as AnyAuthMethod);
-          offered = true;
-          next({ type: 'publickey', username: inv.login, key });
-        },
+        authHandler: offerKeyOnce(inv.login, key),
         // ssh2 sends OpenSSH extensions (streamlocal) only to servers named OpenSSH unless told.
         strictVendor: false,
         // Ask for the host certificate only when a CA for this host is known, as OpenSSH does.

@@ -2,7 +2,7 @@
 // both directions and channel-open refusals that carry a reason code and text. Kept here so
 // that nothing else reaches into ssh2's internals.
 
-import type { Client, Connection, ParsedKey } from 'ssh2';
+import type { AnyAuthMethod, AuthHandlerMiddleware, Client, Connection, ParsedKey } from 'ssh2';
 import { ValidationError } from '../errors';
 import { isCertificateKeyType, parseAuthorizedKeyLine, parseCertificate } from '../auth/sshcert';
 import type { OpenFailureReason } from '../errors';
@@ -46,4 +46,18 @@ export function certifiedKey(key: ParsedKey, certLine: string, source: string): 
   Object.defineProperty(adapter, 'type', { value: line.type, enumerable: true });
   Object.defineProperty(adapter, 'getPublicSSH', { value: () => line.blob });
   return adapter;
+}
+
+/**
+ * An ssh2 authHandler that offers one key once, then says there is nothing more to try
+ * (ssh2's documented `false`, which its typings leave out). A parsed key, certificate
+ * adapters included, is only taken as it is through an authHandler.
+ */
+export function offerKeyOnce(username: string, key: ParsedKey): AuthHandlerMiddleware {
+  let offered = false;
+  return (_methods, _partial, next) => {
+    if (offered) return next(false as unknown as AnyAuthMethod);
+    offered = true;
+    next({ type: 'publickey', username, key });
+  };
 }
