@@ -54,9 +54,6 @@ export class ChannelOpenError extends FerryError {
   }
 }
 
-/** Something the caller may not do; carries the policy code. */
-export class AccessDeniedError extends FerryError {}
-
 /** Renders any thrown value as one line for a person. */
 export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message;

@@ -2,7 +2,6 @@
 // health checks and for fetching the CA public keys (what `ferryctl auth export` prints).
 
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { HostPort } from '../config/config';
 import type { AuthService } from './service';
 
@@ -29,8 +28,4 @@ export async function startAuthHttp(auth: AuthService, listen: HostPort): Promis
     });
   });
   return server;
-}
-
-export function boundPort(server: http.Server): number {
-  return (server.address() as AddressInfo).port;
 }

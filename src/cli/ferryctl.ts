@@ -7,7 +7,7 @@ import { AuthService } from '../auth/service';
 import { SqliteStorage } from '../auth/sqlite';
 import type { AuditQuery, StoredAuditEvent } from '../auth/types';
 import { databasePath, loadConfig } from '../config/config';
-import { FerryError, ValidationError, describeError } from '../errors';
+import { FerryError, NotFoundError, ValidationError, describeError } from '../errors';
 import { csv, formatBytes, parseDuration, parseTime, table } from './format';
 
 interface GlobalOptions {
@@ -112,7 +112,7 @@ export function buildFerryctl(): Command {
     .action(async (name: string, _o: unknown, cmd: Command) =>
       withAuth(cmd, async (auth) => {
         const record = await auth.storage.getRole(name);
-        if (!record) throw new FerryError('not_found', `role "${name}" does not exist`);
+        if (!record) throw new NotFoundError(`role "${name}" does not exist`);
         out(record.yaml.endsWith('\n') ? record.yaml : `${record.yaml}\n`);
       }),
     );

@@ -9,7 +9,7 @@ import { describeError, OpenFailure } from '../errors';
 import { Scope } from '../scope';
 import { offerKeyOnce, onRemoteDebug, rejectChannel } from '../protocol/ssh2-ext';
 import { CertChecker, SshReader, fingerprintSha256, isCertificateKeyType, parseCertificate, parsePublicKeyBlob } from '../auth/sshcert';
-import { bindAll } from '../node/bind';
+import { LOOPBACK, WILDCARD, bindAll } from '../node/bind';
 import { formatAllocatedPort, formatForwardTarget, type ForwardTarget, type ListenAddress, type RemoteForward, type RemoteForwardTarget } from './forwardspec';
 import { expandHome, loadIdentity } from './identity';
 import { appendKnownHost, hostLookupName, loadKnownHosts, patternsMatch, verifyHostKey } from './knownhosts';
@@ -353,7 +353,7 @@ export class SshSession {
         await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(where.path, () => resolve()); });
         this.#scope.defer(() => { server.close(); });
       } else {
-        const hosts = where.listen.kind === 'loopback' ? ['127.0.0.1', '::1'] : where.listen.kind === 'all-interfaces' ? ['::', '0.0.0.0'] : [where.listen.address];
+        const hosts = where.listen.kind === 'loopback' ? LOOPBACK : where.listen.kind === 'all-interfaces' ? WILDCARD : [where.listen.address];
         const { servers } = await bindAll({ hosts, firstOnly: where.listen.kind === 'all-interfaces' }, where.port, onSocket);
         for (const s of servers) this.#scope.defer(() => { s.close(); });
       }

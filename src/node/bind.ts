@@ -9,7 +9,7 @@
 import net from 'node:net';
 
 export const LOOPBACK = ['127.0.0.1', '::1'];
-const WILDCARD = ['::', '0.0.0.0'];
+export const WILDCARD = ['::', '0.0.0.0'];
 
 export interface BindPlan {
   hosts: string[];

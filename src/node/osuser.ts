@@ -2,7 +2,6 @@
 // create its unix sockets, bind privileged ports) is bounded by what this account may do.
 
 import { execFile } from 'node:child_process';
-import os from 'node:os';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -62,8 +61,4 @@ export function asUser(user: OsUser, argv: string[]): string[] {
     '--',
     ...argv,
   ];
-}
-
-export function currentLogin(): string {
-  return os.userInfo().username;
 }

@@ -12,7 +12,6 @@ export type DenyCode =
   | 'cap_reached'
   | 'certificate_denied'
   | 'path_not_allowed'
-  | 'duplicate_forward'
   | 'bind_failed'
   | 'unknown_user';
 
