@@ -94,6 +94,8 @@ describe('the node at the protocol level', () => {
       const port = await forwardIn(owner, 'localhost', 0);
       await assert.rejects(unforwardIn(other, 'localhost', port));
       assert.equal(await canConnect(port), true);
+      const refusal = await cluster.expectAudit('tunnel.cancel', (e) => !e.success && e.fields?.forward === `localhost:${port}`);
+      assert.equal(refusal.code, 'no_such_forward');
       // The owner must name the forward exactly: same string, bound port.
       await assert.rejects(unforwardIn(owner, '127.0.0.1', port));
       await unforwardIn(owner, 'localhost', port);

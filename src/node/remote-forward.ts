@@ -165,7 +165,7 @@ export class RemoteForwards {
   #cancel(reply: Reply, k: string, what: string): void {
     const forward = this.#forwards.get(k);
     if (!forward) {
-      const refusal = deny('not_allowed_by_role', `no forward for ${what} on this connection`, `cancel ${what}: this connection holds no such forward`);
+      const refusal = deny('no_such_forward', `no forward for ${what} on this connection`, `cancel ${what}: this connection holds no such forward`);
       this.#refuse(reply, 'tunnel.cancel', refusal, { forward: what });
       return;
     }

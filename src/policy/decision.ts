@@ -3,7 +3,7 @@
 
 export type DenyCode =
   | 'denied_by_role'
-  | 'not_allowed_by_role'
+  | 'no_such_forward'
   | 'login_denied'
   | 'address_not_allowed'
   | 'port_out_of_range'
