@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Proc } from './procs';
+import { NODE_FLAGS } from '../src/cli/node-flags';
 import { codeRoot } from './build';
 import { SSH, type Credentials } from './servers';
 
@@ -61,6 +62,7 @@ export const ferry: ClientKind = {
   unavailable: () => (fs.existsSync(ferryBin()) && fs.existsSync(ferryJs()) ? undefined : 'ferry client not built'),
   command: () => process.execPath,
   args: (t) => [
+    ...NODE_FLAGS,
     ...(t.nodeFlags ?? []),
     ferryBin(), 'ssh',
     '-p', String(t.port),

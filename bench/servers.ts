@@ -6,6 +6,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { NODE_FLAGS } from '../src/cli/node-flags';
 import { codeRoot } from './build';
 import { Proc, adoptDescendantsOf, canConnect, descendants, eventually, freePort, memoryOf, type Memory } from './procs';
 
@@ -94,7 +95,7 @@ export class FerryNode implements ServerUnderTest {
 
   /** Starts ferryd; `nodeFlags` go to node itself (e.g. --cpu-prof). */
   async start(nodeFlags: string[] = []): Promise<void> {
-    const proc = new Proc('ferryd', process.execPath, [...nodeFlags, path.join(codeRoot(), 'bin', 'ferryd'), 'start', '--config', this.configFile], { cwd: this.dir });
+    const proc = new Proc('ferryd', process.execPath, [...NODE_FLAGS, ...nodeFlags, path.join(codeRoot(), 'bin', 'ferryd'), 'start', '--config', this.configFile], { cwd: this.dir });
     this.#proc = proc;
     const m = await proc.waitFor(/ssh node\s+\S+:(\d+)/, 30_000);
     this.#port = Number(m[1]);

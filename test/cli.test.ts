@@ -10,15 +10,16 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { canConnect, echoServer, eventually, roundTrip, start, type Running } from './helpers/process';
 import { SSH, ensureOpenSSH, ensureOsUser, type TestOsUser } from './helpers/system';
+import { NODE_FLAGS } from '../src/cli/node-flags';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const bin = (name: string) => path.join(ROOT, 'bin', name);
 
 interface Result { code: number; stdout: string; stderr: string }
 
-async function run(cmd: string, args: string[]): Promise<Result> {
+async function run(cmd: string, args: string[], nodeFlags: readonly string[] = NODE_FLAGS): Promise<Result> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [bin(cmd), ...args], { encoding: 'utf8' });
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [...nodeFlags, bin(cmd), ...args], { encoding: 'utf8' });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -40,7 +41,7 @@ describe('ferryd and ferryctl', () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-cli-'));
     config = path.join(dir, 'ferry.yaml');
     fs.writeFileSync(config, `version: v1\nferry:\n  data_dir: ${path.join(dir, 'data')}\n  node_name: cli-node\nauth_service:\n  listen_addr: 127.0.0.1:0\nssh_service:\n  listen_addr: 127.0.0.1:0\n`);
-    daemon = start(process.execPath, [bin('ferryd'), 'start', '--config', config]);
+    daemon = start(process.execPath, [...NODE_FLAGS, bin('ferryd'), 'start', '--config', config]);
     sshPort = Number((await daemon.waitFor(/ssh node\s+127\.0\.0\.1:(\d+)/))[1]);
   });
 
@@ -121,6 +122,10 @@ describe('ferryd and ferryctl', () => {
     const r = await run('ferryd', ['start', '--config', bad]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /bad\.yaml: ssh_service\.listen_adr: unknown field/);
+    assert.doesNotMatch(r.stderr, /note: node was started without/);
+    const bare = await run('ferryd', ['start', '--config', bad], []);
+    assert.equal(bare.code, 1);
+    assert.match(bare.stderr, /ferryd: note: node was started without --initial-old-space-size=64, which bin\/ferryd passes/);
     const inUse = await ctl('roles', 'rm', 'dev');
     assert.equal(inUse.code, 1);
     assert.match(inUse.stderr, /still assigned to alice/);

@@ -12,6 +12,7 @@ import { TestCluster, roleYaml, type Credentials } from './helpers/cluster';
 import { canConnect, echoServer, eventually, roundTrip, start } from './helpers/process';
 import { startSshd, type Sshd } from './helpers/sshd';
 import { ensureOpenSSH, ensureOsUser, type TestOsUser } from './helpers/system';
+import { NODE_FLAGS } from '../src/cli/node-flags';
 
 const FERRY = path.resolve(__dirname, '..', '..', 'bin', 'ferry');
 // Never execFileSync a client here: the node under test runs in this process's event loop.
@@ -22,7 +23,7 @@ function ferryArgs(creds: Credentials, port: number, extra: string[], dest: stri
 }
 
 function ferry(args: string[]) {
-  return start(process.execPath, [FERRY, ...args]);
+  return start(process.execPath, [...NODE_FLAGS, FERRY, ...args]);
 }
 
 async function httpServer(body: string): Promise<{ port: number; close(): Promise<void> }> {
