@@ -14,6 +14,27 @@ describe('Scope', () => {
     assert.equal(scope.signal.aborted, true);
   });
 
+  it('aborts a signal taken before the close, and hands out an aborted one after it', async () => {
+    const before = new Scope();
+    const signal = before.signal;
+    let aborted = 0;
+    signal.addEventListener('abort', () => { aborted += 1; });
+    await before.close();
+    assert.equal(aborted, 1);
+    const after = new Scope();
+    await after.close();
+    assert.equal(after.signal.aborted, true);
+    assert.equal(after.signal.reason, signal.reason);
+  });
+
+  it('waits for disposers that return a promise', async () => {
+    const scope = new Scope();
+    let done = false;
+    scope.defer(() => new Promise<void>((r) => setTimeout(() => { done = true; r(); }, 20)));
+    await scope.close();
+    assert.equal(done, true);
+  });
+
   it('runs a disposer added to a closed scope at once', async () => {
     const scope = new Scope();
     await scope.close();

@@ -7,9 +7,11 @@ export type Disposer = () => void | Promise<void>;
 
 /** One reason for every close: abort() without one builds an error and stack per scope. */
 const CLOSED = new Error('scope closed');
+const DONE = Promise.resolve();
 
 export class Scope {
-  readonly #controller = new AbortController();
+  // Made on first use: most scopes (one per forwarded connection) never hand out a signal.
+  #controller: AbortController | undefined;
   readonly #disposers: Disposer[] = [];
   readonly #onError: (err: unknown) => void;
   #closing: Promise<void> | undefined;
@@ -18,12 +20,17 @@ export class Scope {
     this.#onError = onError;
   }
 
+  /** Aborted (with one shared reason) when the scope closes. */
   get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.closed) this.#controller.abort(CLOSED);
+    }
     return this.#controller.signal;
   }
 
   get closed(): boolean {
-    return this.#controller.signal.aborted;
+    return this.#closing !== undefined;
   }
 
   /** A child scope that closes when this one does, and can close earlier on its own. */
@@ -52,23 +59,26 @@ export class Scope {
 
   close(): Promise<void> {
     if (this.#closing) return this.#closing;
-    this.#controller.abort(CLOSED);
+    this.#closing = DONE; // closed from here on: a disposer deferred now runs at once
+    this.#controller?.abort(CLOSED);
     const pending: Promise<void>[] = [];
     while (this.#disposers.length > 0) {
       const disposer = this.#disposers.pop();
-      if (disposer) pending.push(this.#run(disposer));
+      const running = disposer && this.#run(disposer);
+      if (running) pending.push(running);
     }
-    this.#closing = Promise.all(pending).then(() => undefined);
+    if (pending.length > 0) this.#closing = Promise.all(pending).then(() => undefined);
     return this.#closing;
   }
 
-  #run(disposer: Disposer): Promise<void> {
+  /** Runs a disposer; returns a promise only for one that is still running. */
+  #run(disposer: Disposer): Promise<void> | undefined {
     try {
       const result = disposer();
       if (result instanceof Promise) return result.catch((err: unknown) => this.#onError(err));
     } catch (err) {
       this.#onError(err);
     }
-    return Promise.resolve();
+    return undefined;
   }
 }

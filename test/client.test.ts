@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TestCluster, roleYaml, type Credentials } from './helpers/cluster';
-import { canConnect, echoServer, eventually, roundTrip, start } from './helpers/process';
+import { canConnect, echoServer, eventually, halfCloseExchange, halfCloseServer, roundTrip, start } from './helpers/process';
 import { startSshd, type Sshd } from './helpers/sshd';
 import { ensureOpenSSH, ensureOsUser, type TestOsUser } from './helpers/system';
 import { NODE_FLAGS } from '../src/cli/node-flags';
@@ -79,6 +79,27 @@ describe('ferry ssh against the ferry node', () => {
       assert.equal(await httpGet(Number(m[1])), 'hello from the workstation');
     } finally {
       run.kill('SIGKILL');
+    }
+  });
+
+  it('keeps forwarded connections half-open both ways, as ssh does', async () => {
+    const answers = await halfCloseServer('answer-after-eof');
+    const speaks = await halfCloseServer('speak-first');
+    const run = ferry(ferryArgs(creds, cluster.port, ['-N', '-R', `0:127.0.0.1:${answers.port}`, '-R', `0:127.0.0.1:${speaks.port}`], dest));
+    try {
+      const ports = new Map<number, number>();
+      for (const target of [answers.port, speaks.port]) {
+        ports.set(target, Number((await run.waitFor(new RegExp(`Allocated port (\\d+) for remote forward to 127\\.0\\.0\\.1:${target}`)))[1]));
+      }
+      // The origin shuts its side first: the target still answers through the node.
+      assert.equal(await halfCloseExchange(ports.get(answers.port) ?? 0, 'question', { afterEof: false }), 'got:question');
+      // The target shuts its side first: what the origin sends after still reaches it.
+      assert.equal(await halfCloseExchange(ports.get(speaks.port) ?? 0, 'late', { afterEof: true }), 'ready');
+      assert.equal(await speaks.received, 'late');
+    } finally {
+      run.kill('SIGKILL');
+      await answers.close();
+      await speaks.close();
     }
   });
 
@@ -266,6 +287,20 @@ describe('ferry ssh against a stock OpenSSH sshd', () => {
     } finally {
       run.kill('SIGINT');
       await run.exited();
+    }
+  });
+
+  it('keeps a forwarded connection open after the target\'s EOF until sshd\'s, as ssh does', async () => {
+    const speaks = await halfCloseServer('speak-first');
+    const run = ferry(ferryArgs(creds, sshd.port, ['-N', '-R', `0:127.0.0.1:${speaks.port}`], `${dev.name}@127.0.0.1`));
+    try {
+      const port = Number((await run.waitFor(/Allocated port (\d+) for remote forward/))[1]);
+      assert.equal(await halfCloseExchange(port, 'late', { afterEof: true }), 'ready');
+      assert.equal(await speaks.received, 'late');
+    } finally {
+      run.kill('SIGINT');
+      await run.exited();
+      await speaks.close();
     }
   });
 

@@ -7,7 +7,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TestCluster, roleYaml, type Credentials } from './helpers/cluster';
-import { canConnect, echoServer, eventually, roundTrip, start } from './helpers/process';
+import { canConnect, echoServer, eventually, halfCloseExchange, halfCloseServer, roundTrip, start } from './helpers/process';
 import { SSH, ensureOpenSSH, ensureOsUser, type TestOsUser } from './helpers/system';
 
 describe('OpenSSH ssh against the ferry node', () => {
@@ -114,6 +114,18 @@ describe('OpenSSH ssh against the ferry node', () => {
     } finally {
       ssh.kill('SIGKILL');
       await raw.close();
+    }
+  });
+
+  it('half-closes like sshd: the origin\'s EOF reaches the target, and the answer still comes back', async () => {
+    const target = await halfCloseServer('answer-after-eof');
+    const ssh = start(SSH, cluster.sshArgs(creds, dev.name, ['-o', 'LogLevel=INFO', '-N', '-R', `0:127.0.0.1:${target.port}`]));
+    try {
+      const port = Number((await ssh.waitFor(/Allocated port (\d+)/))[1]);
+      assert.equal(await halfCloseExchange(port, 'question', { afterEof: false }), 'got:question');
+    } finally {
+      ssh.kill('SIGKILL');
+      await target.close();
     }
   });
 
@@ -224,7 +236,9 @@ describe('OpenSSH ssh against the ferry node', () => {
 
   it('a unix-socket forward works, is 0600 and owned by the login, and is gone after disconnect', async () => {
     const socketPath = path.join(dev.home, `fwd-${process.pid}.sock`);
-    const ssh = start(SSH, cluster.sshArgs(creds, dev.name, ['-o', 'ExitOnForwardFailure=yes', '-N', '-R', `${socketPath}:127.0.0.1:${echo.port}`]));
+    const halfPath = path.join(dev.home, `half-${process.pid}.sock`);
+    const answers = await halfCloseServer('answer-after-eof');
+    const ssh = start(SSH, cluster.sshArgs(creds, dev.name, ['-o', 'ExitOnForwardFailure=yes', '-N', '-R', `${socketPath}:127.0.0.1:${echo.port}`, '-R', `${halfPath}:127.0.0.1:${answers.port}`]));
     try {
       await eventually('socket file exists', () => fs.existsSync(socketPath));
       const st = fs.statSync(socketPath);
@@ -236,8 +250,11 @@ describe('OpenSSH ssh against the ferry node', () => {
         s.once('error', reject);
       });
       assert.equal(reply, 'echo:u');
+      await eventually('second socket file exists', () => fs.existsSync(halfPath));
+      assert.equal(await halfCloseExchange(halfPath, 'question', { afterEof: false }), 'got:question', 'half-close over a unix socket');
     } finally {
       ssh.kill('SIGKILL');
+      await answers.close();
     }
     await eventually('socket file removed after disconnect', () => !fs.existsSync(socketPath), 2000);
     await cluster.expectAudit('tunnel.close', (e) => e.fields?.socket_path === socketPath);

@@ -7,8 +7,9 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Client, Server, utils, type Connection, type ParsedKey } from 'ssh2';
+import { Client, Server, utils, type ClientChannel, type Connection, type ParsedKey } from 'ssh2';
 import { OpenFailure } from '../src/errors';
+import { eventually } from './helpers/process';
 import { offerKeyOnce, onRemoteDebug, rejectChannel, sendDebug } from '../src/protocol/ssh2-ext';
 
 const SSH2_LIB = path.dirname(require.resolve('ssh2/lib/client.js'));
@@ -17,6 +18,7 @@ describe('ferry patch of ssh2', () => {
   let server: Server;
   let port: number;
   let serverSide: Connection | undefined;
+  let serverClosed = 0;
   const parsed = utils.parseKey(utils.generateKeyPairSync('ed25519').private);
   const userKey = (Array.isArray(parsed) ? parsed[0] : parsed) as ParsedKey;
 
@@ -26,7 +28,12 @@ describe('ferry patch of ssh2', () => {
       conn.on('error', () => {});
       conn.on('authentication', (ctx) => ctx.accept());
       conn.on('ready', () => {
-        conn.on('tcpip', (_accept, reject) => rejectChannel(reject, OpenFailure.CONNECT_FAILED, 'no route to the moon'));
+        conn.on('tcpip', (accept, reject, info) => {
+          if (info.destPort !== 7) return rejectChannel(reject, OpenFailure.CONNECT_FAILED, 'no route to the moon');
+          const ch = accept();
+          ch.resume(); // never ends its side: the client's channel stays readable after it finishes
+          ch.on('close', () => { serverClosed += 1; });
+        });
         conn.on('request', (_accept, reject) => {
           sendDebug(conn, 'you may not listen there');
           reject?.();
@@ -51,7 +58,7 @@ describe('ferry patch of ssh2', () => {
   }
 
   it('is applied to the installed ssh2', () => {
-    for (const file of ['client.js', 'server.js', 'protocol/Protocol.js', 'protocol/kex.js', 'protocol/crypto.js', 'protocol/constants.js']) {
+    for (const file of ['Channel.js', 'client.js', 'server.js', 'protocol/Protocol.js', 'protocol/kex.js', 'protocol/crypto.js', 'protocol/constants.js']) {
       assert.match(fs.readFileSync(path.join(SSH2_LIB, file), 'utf8'), /ferry patch/, file);
     }
   });
@@ -63,6 +70,26 @@ describe('ferry patch of ssh2', () => {
       onRemoteDebug(c, (m) => events.push(`debug:${m}`));
       await new Promise<void>((resolve) => c.forwardIn('localhost', 0, () => { events.push('failure'); resolve(); }));
       assert.deepEqual(events, ['debug:you may not listen there', 'failure']);
+    } finally {
+      c.end();
+    }
+  });
+
+  it('destroys a finished channel without ending it again (which built an error per channel)', async () => {
+    const c = await connect();
+    try {
+      const ch = await new Promise<ClientChannel>((resolve, reject) => c.forwardOut('127.0.0.1', 1, '10.0.0.1', 7, (e, s) => (e ? reject(e) : resolve(s))));
+      ch.resume();
+      ch.end();
+      await new Promise((r) => ch.once('finish', r));
+      let ends = 0;
+      const end = ch.end.bind(ch);
+      ch.end = ((...args: Parameters<typeof end>) => { ends += 1; return end(...args); }) as typeof ch.end;
+      const closedBefore = serverClosed;
+      ch.destroy();
+      await new Promise((r) => ch.once('close', r));
+      assert.equal(ends, 0);
+      await eventually('the server saw the channel close', () => serverClosed === closedBefore + 1);
     } finally {
       c.end();
     }

@@ -169,10 +169,13 @@ export class SqliteStorage implements Storage {
     this.#insertAudit(event);
   }
 
+  #auditTx: ((batch: AuditEvent[]) => void) | undefined;
+
   async appendAuditBatch(events: AuditEvent[]): Promise<void> {
-    this.#db.transaction((batch: AuditEvent[]) => {
+    this.#auditTx ??= this.#db.transaction((batch: AuditEvent[]) => {
       for (const event of batch) this.#insertAudit(event);
-    })(events);
+    });
+    this.#auditTx(events);
   }
 
   #insertAudit(event: AuditEvent): void {

@@ -433,7 +433,13 @@ export class SshSession {
 
 function dial(target: ForwardTarget): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = target.kind === 'unix' ? net.connect(target.path) : net.connect({ host: target.host, port: target.port });
+    // Half-open like ssh: the target's EOF becomes the channel's EOF, and the channel is closed
+    // only once the server's EOF has come back too. Closing first left the server's CLOSE as the
+    // last packet, unacknowledged for a delayed ACK's 40 ms, and sshd (no TCP_NODELAY without
+    // a tty) held the next forwarded connection's CHANNEL_OPEN behind it.
+    const socket = target.kind === 'unix'
+      ? net.connect({ path: target.path, allowHalfOpen: true })
+      : net.connect({ host: target.host, port: target.port, allowHalfOpen: true });
     socket.once('connect', () => {
       socket.removeAllListeners('error');
       if (target.kind === 'tcp') socket.setNoDelay(true);

@@ -55,7 +55,7 @@ export async function bindAll(plan: BindPlan, port: number, onConnection: (socke
     let boundPort = port;
     try {
       for (const host of plan.hosts) {
-        const server = net.createServer({ pauseOnConnect: true }, onConnection);
+        const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, onConnection);
         try {
           await listenOne(server, host, boundPort);
         } catch (err) {

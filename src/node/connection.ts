@@ -142,7 +142,7 @@ async function handleDirectTcpip(
     return rejectChannel(reject, OpenFailure.ADMINISTRATIVELY_PROHIBITED, decision.message);
   }
   // Connect first: the client learns of a failure as a refused channel, with the reason.
-  const target = net.connect({ host: info.destIP, port: info.destPort });
+  const target = net.connect({ host: info.destIP, port: info.destPort, allowHalfOpen: true });
   const connected = await new Promise<Error | undefined>((resolve) => {
     target.once('connect', () => resolve(undefined));
     target.once('error', (err) => resolve(err));

@@ -56,8 +56,15 @@ export function listenUnixAsUser(user: OsUser, socketPath: string): Promise<Unix
     child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
     child.on('error', (err) => finish(new UnixBindError('ESPAWN', `cannot start socket helper: ${err.message}`)));
     child.on('message', (msg: { ok?: boolean; code?: string; message?: string }, handle: unknown) => {
-      if (msg.ok) finish(undefined, handle as net.Server);
-      else finish(new UnixBindError(msg.code ?? 'EIO', msg.message ?? 'bind failed'));
+      if (msg.ok) {
+        // Forwarded connections half-close as the TCP ones do (bind.ts). The server comes
+        // from the IPC handle, so the option is set on it, where net reads it per connection.
+        const server = handle as net.Server & { allowHalfOpen: boolean };
+        server.allowHalfOpen = true;
+        finish(undefined, server);
+      } else {
+        finish(new UnixBindError(msg.code ?? 'EIO', msg.message ?? 'bind failed'));
+      }
     });
     child.on('exit', (code) => {
       if (!settled) finish(new UnixBindError('EIO', `socket helper exited with ${code}: ${stderr.trim()}`));

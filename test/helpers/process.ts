@@ -125,3 +125,54 @@ export function roundTrip(port: number, payload: Buffer | string, expect: number
     s.on('error', (err) => { clearTimeout(timer); reject(err); });
   });
 }
+
+/**
+ * A loopback server for half-closed connections. `answer-after-eof` reads until the peer's EOF,
+ * then answers "got:" + what it read and closes. `speak-first` sends "ready", shuts down its
+ * sending side at once, and keeps reading: `received` resolves with what arrived after that.
+ */
+export async function halfCloseServer(mode: 'answer-after-eof' | 'speak-first'): Promise<{ port: number; received: Promise<string>; close(): Promise<void> }> {
+  let deliver: (s: string) => void = () => {};
+  const received = new Promise<string>((r) => { deliver = r; });
+  const server = net.createServer({ allowHalfOpen: true }, (s) => {
+    let data = '';
+    s.on('error', () => {});
+    s.on('data', (d: Buffer) => { data += d.toString(); });
+    if (mode === 'speak-first') {
+      s.end('ready');
+      s.on('end', () => deliver(data));
+    } else {
+      s.on('end', () => s.end(`got:${data}`));
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as net.AddressInfo).port;
+  return { port, received, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+/**
+ * The other end of halfCloseServer: sends `payload` and its EOF once it has read the
+ * server's EOF (`afterEof`) or at once, and resolves with everything it read.
+ */
+export function halfCloseExchange(to: number | string, payload: string, opts: { afterEof: boolean }): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let data = '';
+    let peerDone = false;
+    const where = typeof to === 'number' ? { port: to, host: '127.0.0.1' } : { path: to };
+    const s = net.connect({ ...where, allowHalfOpen: true }, () => {
+      if (!opts.afterEof) s.end(payload);
+    });
+    const timer = setTimeout(() => { s.destroy(); reject(new Error(`half-closed exchange with ${to}: read ${JSON.stringify(data)}, no EOF`)); }, 10_000);
+    s.on('data', (d: Buffer) => { data += d.toString(); });
+    s.on('end', () => {
+      peerDone = true;
+      if (opts.afterEof) s.end(payload);
+    });
+    s.on('close', () => {
+      clearTimeout(timer);
+      if (peerDone) resolve(data);
+      else reject(new Error(`half-closed exchange with ${to}: closed before the peer's EOF, read ${JSON.stringify(data)}`));
+    });
+    s.on('error', (err) => { clearTimeout(timer); reject(err); });
+  });
+}
