@@ -452,7 +452,7 @@ function dial(target: ForwardTarget): Promise<net.Socket> {
 function pipeBoth(socket: net.Socket, channel: Channel): void {
   socket.on('error', () => channel.destroy());
   channel.on('error', () => socket.destroy());
-  channel.once('close', () => socket.end());
+  channel.once('close', () => { if (!socket.writableEnded) socket.end(); });
   socket.once('close', () => channel.destroy());
   socket.pipe(channel);
   channel.pipe(socket);

@@ -17,9 +17,10 @@ export function splice(socket: net.Socket, channel: Duplex, scope: Scope): void 
   channel.on('error', () => void scope.close());
   // The channel's close ends our side; the scope closes once what we owe the peer is written.
   channel.once('close', () => {
-    if (socket.destroyed) return void scope.close();
-    socket.end();
+    if (socket.destroyed || socket.writableFinished) return void scope.close();
     socket.once('finish', () => void scope.close());
+    // Ended already by the pipe when the channel's EOF came first: end() again builds an error.
+    if (!socket.writableEnded) socket.end();
   });
   socket.pipe(channel);
   channel.pipe(socket);
