@@ -41,7 +41,7 @@ describe('ferryd and ferryctl', () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-cli-'));
     config = path.join(dir, 'ferry.yaml');
     fs.writeFileSync(config, `version: v1\nferry:\n  data_dir: ${path.join(dir, 'data')}\n  node_name: cli-node\nauth_service:\n  listen_addr: 127.0.0.1:0\nssh_service:\n  listen_addr: 127.0.0.1:0\n`);
-    daemon = start(process.execPath, [...NODE_FLAGS, bin('ferryd'), 'start', '--config', config]);
+    daemon = start(process.execPath, [...NODE_FLAGS, bin('ferryd'), 'start', '--config', config], { cwd: dir });
     sshPort = Number((await daemon.waitFor(/ssh node\s+127\.0\.0\.1:(\d+)/))[1]);
   });
 
@@ -54,6 +54,11 @@ describe('ferryd and ferryctl', () => {
   it('prints the next steps and creates the preset role on a fresh data dir', async () => {
     assert.match(daemon.output(), /created preset role: access/);
     assert.match(daemon.output(), /Next steps/);
+    // Started outside the checkout, the commands it suggests still name files that exist.
+    for (const name of ['ferryctl', 'ferry']) {
+      const cmd = new RegExp(`^\\s+(\\S*${name}) (--config|ssh)`, 'm').exec(daemon.output())?.[1] ?? '';
+      assert.ok(fs.existsSync(path.resolve(dir, cmd)), `${cmd} from ${dir}`);
+    }
     const roles = await ctl('roles', 'ls');
     assert.equal(roles.code, 0, roles.stderr);
     assert.match(roles.stdout, /^access\s/m);

@@ -81,11 +81,18 @@ function suggestedLogin(): string {
   return 'LOGIN';
 }
 
+/** How to run one of our executables from the current directory: bin/NAME in the checkout. */
+function binPath(name: string): string {
+  const abs = path.join(__dirname, '..', '..', '..', 'bin', name);
+  const rel = path.relative(process.cwd(), abs);
+  return rel.startsWith('..') || path.isAbsolute(rel) ? abs : rel;
+}
+
 function nextSteps(config: FerryConfig, opts: StartOptions, sshAddr: string): string {
   if (!sshAddr) return '';
   const rel = path.relative(process.cwd(), config.dataDir);
   const dataDir = rel === '' ? '.' : rel.startsWith('..') ? config.dataDir : rel;
-  const ctl = `bin/ferryctl ${opts.config ? `--config ${opts.config}` : `--data-dir ${dataDir}`}`;
+  const ctl = `${binPath('ferryctl')} ${opts.config ? `--config ${opts.config}` : `--data-dir ${dataDir}`}`;
   const [host, port] = [sshAddr.replace(/:\d+$/, '').replace(/^\[|\]$/g, ''), sshAddr.replace(/^.*:/, '')];
   const target = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   const me = suggestedLogin();
@@ -98,7 +105,7 @@ ${rootNote}  ${ctl} users add ${me} --logins ${me} --roles access
   ssh-keygen -t ed25519 -N '' -f ~/.ssh/ferry_${me}
   ${ctl} auth sign --user ${me} --pubkey ~/.ssh/ferry_${me}.pub --out ~/.ssh/ferry_${me}-cert.pub
   ${ctl} auth export --type host | sed 's/^@cert-authority \\*/@cert-authority [${target}]:${port}/' >> ~/.ssh/known_hosts
-  bin/ferry ssh -i ~/.ssh/ferry_${me} -p ${port} -N -R 9080:localhost:8080 ${me}@${target}
+  ${binPath('ferry')} ssh -i ~/.ssh/ferry_${me} -p ${port} -N -R 9080:localhost:8080 ${me}@${target}
 or with OpenSSH:
   ssh -i ~/.ssh/ferry_${me} -p ${port} -N -R 9080:localhost:8080 ${me}@${target}
 Then watch it:  ${ctl} tunnels ls   and   ${ctl} audit ls
