@@ -8,6 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client, Server, utils, type ClientChannel, type Connection, type ParsedKey } from 'ssh2';
+import { generateEd25519 } from '../src/auth/sshkey';
 import { OpenFailure } from '../src/errors';
 import { eventually } from './helpers/process';
 import { offerKeyOnce, onRemoteDebug, rejectChannel, sendDebug } from '../src/protocol/ssh2-ext';
@@ -19,11 +20,11 @@ describe('ferry patch of ssh2', () => {
   let port: number;
   let serverSide: Connection | undefined;
   let serverClosed = 0;
-  const parsed = utils.parseKey(utils.generateKeyPairSync('ed25519').private);
+  const parsed = utils.parseKey(generateEd25519().private);
   const userKey = (Array.isArray(parsed) ? parsed[0] : parsed) as ParsedKey;
 
   before(async () => {
-    server = new Server({ hostKeys: [utils.generateKeyPairSync('ed25519').private] }, (conn) => {
+    server = new Server({ hostKeys: [generateEd25519().private] }, (conn) => {
       serverSide = conn;
       conn.on('error', () => {});
       conn.on('authentication', (ctx) => ctx.accept());

@@ -10,6 +10,7 @@ import { FerryError } from '../errors';
 import { certifiedKey } from '../protocol/ssh2-ext';
 import { Scope } from '../scope';
 import { fingerprintSha256 } from '../auth/sshcert';
+import { generateEd25519 } from '../auth/sshkey';
 import type { AuthService } from '../auth/service';
 import type { HostPort } from '../config/config';
 import { NodeAudit } from './audit';
@@ -47,7 +48,7 @@ export function loadOrCreateHostKey(dataDir: string): Buffer {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const pair = utils.generateKeyPairSync('ed25519');
+  const pair = generateEd25519(`ferry-node@${os.hostname()}`);
   fs.writeFileSync(file, pair.private, { mode: 0o600 });
   fs.writeFileSync(`${file}.pub`, `${pair.public}\n`, { mode: 0o644 });
   return Buffer.from(pair.private);
