@@ -124,6 +124,15 @@ async function tunnelFigures(ctx: Context, pairing: Pairing, result: PairingResu
       record(result, 'concTotalRss', c.after.rssKiB / 1024);
     }
   });
+  // Untimed first, as the transfers are: the server and client were started for this pairing,
+  // and a long-lived one has its connection path compiled by the JIT already.
+  if (opts.warmConns > 0) {
+    progress.line(`${tag}: ${opts.warmConns} warm-up connections`);
+    await attempt(ctx, `${tag} warm-up connections`, async () => {
+      const r = await connectionRate(port, ctx.pattern, opts.warmConns, opts.connConcurrency);
+      if (r.failed > 0) ctx.problems.push(`${tag}: ${r.failed} of ${opts.warmConns} warm-up connections failed: ${r.errors.join('; ')}`);
+    });
+  }
   progress.line(`${tag}: ${opts.conns} new connections, ${opts.connConcurrency} at a time`);
   await attempt(ctx, `${tag} connection rate`, async () => {
     const r = await connectionRate(port, ctx.pattern, opts.conns, opts.connConcurrency);
@@ -370,7 +379,7 @@ function writeResults(ctx: Context, results: PairingResult[], meta: Record<strin
     `# Ferry bench: ${m.startedAt}`,
     '',
     `Code: ${m.commit}. Machine: ${m.machine.cpu}, ${m.machine.cores} cores, ${m.machine.memoryGiB} GiB, Linux ${m.machine.kernel}, Node ${m.machine.node}, ${m.machine.openssh}. Load average ${m.machine.loadAverageAtStart} at the start, ${m.machine.loadAverageAtEnd} at the end.`,
-    `Options: ${m.options.quick ? '--quick, ' : ''}${m.options.rounds} rounds (clients figure in ${m.options.clientRounds}), ${Math.round(m.options.bytes / 1048576)} MiB per direction, ${m.options.conns} new connections (${m.options.connConcurrency} at a time) and ${m.options.serial} one at a time, ${m.options.concurrent} concurrent connections, ${m.options.clients} clients, ${m.options.starts} starts per round. Took ${Math.round(m.seconds)} s.`,
+    `Options: ${m.options.quick ? '--quick, ' : ''}${m.options.rounds} rounds (clients figure in ${m.options.clientRounds}), ${Math.round(m.options.bytes / 1048576)} MiB per direction, ${m.options.conns} new connections (${m.options.connConcurrency} at a time, after ${m.options.warmConns ?? 0} untimed) and ${m.options.serial} one at a time, ${m.options.concurrent} concurrent connections, ${m.options.clients} clients, ${m.options.starts} starts per round. Took ${Math.round(m.seconds)} s.`,
     '',
     'Medians over rounds (count rows: the minimum); in brackets the ratio to (d) ssh→sshd, the OpenSSH reference.',
     'Higher is better for MB/s and conn/s; lower is better for ms, KiB and MiB.',
