@@ -9,6 +9,7 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Client, type ParsedKey } from 'ssh2';
 import { signCertificate, ed25519PublicBlob, formatAuthorizedKeyLine, parseAuthorizedKeyLine } from '../src/auth/sshcert';
+import { newEd25519 } from '../src/auth/sshkey';
 import { loadIdentity } from '../src/client/identity';
 import { certifiedKey, offerKeyOnce } from '../src/protocol/ssh2-ext';
 import { TestCluster, roleYaml, type Credentials } from './helpers/cluster';
@@ -173,7 +174,7 @@ describe('the node at the protocol level', () => {
         name: 'signed by another CA',
         code: 'cert_untrusted_authority',
         sign: async () => {
-          const { privateKey, publicKey } = crypto.generateKeyPairSync('ed25519');
+          const { privateKey, publicKey } = newEd25519();
           return certLine(privateKey, ed25519PublicBlob(publicKey), [dev.name], new Date(Date.now() - 60_000), new Date(Date.now() + 3600_000));
         },
       },

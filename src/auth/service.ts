@@ -8,11 +8,11 @@ import { parseRole, type Role } from './roles';
 import { PRESET_ROLES } from './presets';
 import { resolveAccess } from '../policy/access';
 import {
-  ed25519PublicBlob,
   formatAuthorizedKeyLine,
   parseAuthorizedKeyLine,
   signCertificate,
 } from './sshcert';
+import { ed25519Blob, newEd25519 } from './sshkey';
 
 /** Extension carrying the user's role names (comma-separated) in the certificates we sign. */
 export const ROLES_EXTENSION = 'ferry-roles@ferry.dev';
@@ -41,11 +41,11 @@ export class AuthService {
   async ensureCAs(): Promise<void> {
     for (const type of ['user', 'host'] as const) {
       if (await this.storage.getCA(type)) continue;
-      const { privateKey, publicKey } = crypto.generateKeyPairSync('ed25519');
+      const { privateKey, pub } = newEd25519();
       await this.storage.initCA({
         type,
         privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-        publicBlob: ed25519PublicBlob(publicKey),
+        publicBlob: ed25519Blob(pub),
         createdAt: new Date(),
       });
     }

@@ -34,6 +34,7 @@ import {
   verifyCertificateAuthSignature,
   verifySshSignature,
 } from './sshcert';
+import { newEd25519 } from './sshkey';
 
 const SSH_KEYGEN = '/usr/bin/ssh-keygen';
 let dir = '';
@@ -172,9 +173,9 @@ function assertValidationError(fn: () => unknown, fragment: string): void {
 }
 
 // A Ferry CA made by node, as the auth service makes it.
-const caPair = crypto.generateKeyPairSync('ed25519');
+const caPair = newEd25519();
 const ca = { privateKey: caPair.privateKey, publicBlob: ed25519PublicBlob(caPair.publicKey) };
-const userPair = crypto.generateKeyPairSync('ed25519');
+const userPair = newEd25519();
 const userBlob = ed25519PublicBlob(userPair.publicKey);
 
 const VALID_AFTER = new Date('2025-01-01T00:00:00Z');
@@ -318,7 +319,7 @@ describe('public keys', () => {
   }
 
   it('makes ed25519 blobs OpenSSH reads, from public or private KeyObjects', () => {
-    const pair = crypto.generateKeyPairSync('ed25519');
+    const pair = newEd25519();
     const blob = ed25519PublicBlob(pair.publicKey);
     assert.deepEqual(ed25519PublicBlob(pair.privateKey), blob);
     writeLine('node-ed25519.pub', formatAuthorizedKeyLine('ssh-ed25519', blob, 'made by node'));
@@ -336,7 +337,7 @@ describe('public keys', () => {
     assert.equal(parsed.comment, 'alice@cluster  two words');
   });
 
-  const ed = ed25519PublicBlob(crypto.generateKeyPairSync('ed25519').publicKey).toString('base64');
+  const ed = ed25519PublicBlob(newEd25519().publicKey).toString('base64');
   const p256 = blobFromNode(crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey).toString('base64');
   const badLines: { name: string; line: string; fragment: string }[] = [
     { name: 'empty', line: '', fragment: 'expected "TYPE BASE64 [COMMENT]"' },
@@ -408,7 +409,7 @@ describe('public keys', () => {
 
 describe('signatures', () => {
   const data = Buffer.from('session id and userauth request');
-  const edPair = crypto.generateKeyPairSync('ed25519');
+  const edPair = newEd25519();
   const edKey = parsePublicKeyBlob(blobFromNode(edPair.publicKey));
   const ecPairs = {
     'ecdsa-sha2-nistp256': crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }),
@@ -603,7 +604,7 @@ describe('certificates signed by Ferry, read by ssh-keygen', () => {
     assert.notEqual(parseCertificate(ferryCert({ serial: undefined })).serial, parseCertificate(ferryCert({ serial: undefined })).serial);
   });
 
-  const otherCa = crypto.generateKeyPairSync('ed25519');
+  const otherCa = newEd25519();
   const badSpecs: { name: string; spec: Partial<CertificateSpec>; caKey?: typeof ca; fragment: string }[] = [
     { name: 'no principals', spec: { principals: [] }, fragment: 'needs at least one principal' },
     { name: 'empty principal', spec: { principals: [''] }, fragment: 'principals must be non-empty' },
