@@ -103,6 +103,23 @@ describe('ferry ssh against the ferry node', () => {
     }
   });
 
+  it('a target that answers a half-closed request and closes gets its whole answer through, read slowly', async () => {
+    // 24 MiB is more than the channel window and the socket buffers: the answer is still in the client's
+    // channel when the target's socket closes, and must not be cut off there.
+    const big = 'x'.repeat(24 * 1024 * 1024);
+    const answers = await halfCloseServer('answer-after-eof', { answer: big });
+    const run = ferry(ferryArgs(creds, cluster.port, ['-N', '-R', `0:127.0.0.1:${answers.port}`], dest));
+    try {
+      const port = Number((await run.waitFor(/Allocated port (\d+)/))[1]);
+      const got = await halfCloseExchange(port, 'question', { afterEof: false, readDelayMs: 500 });
+      assert.equal(got.length, 'got:question'.length + big.length);
+      assert.ok(got.startsWith('got:question') && got.endsWith('xxxx'));
+    } finally {
+      run.kill('SIGKILL');
+      await answers.close();
+    }
+  });
+
   it('-q hides the Allocated line', async () => {
     const run = ferry(ferryArgs(creds, cluster.port, ['-q', '-NR', `0:127.0.0.1:${web.port}`], dest));
     try {
@@ -195,15 +212,21 @@ describe('ferry ssh against the ferry node', () => {
       const s = net.createServer();
       s.listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
     })));
-    const run = ferry(ferryArgs(creds, cluster.port, ['-N', '-L', `${lport}:127.0.0.1:${echo.port}`, '-D', String(dport)], dest));
+    const answers = await halfCloseServer('answer-after-eof');
+    const localSocket = path.join(cluster.dir, `l-${process.pid}.sock`);
+    const run = ferry(ferryArgs(creds, cluster.port, ['-N', '-L', `${lport}:127.0.0.1:${echo.port}`, '-L', `${localSocket}:127.0.0.1:${answers.port}`, '-D', String(dport)], dest));
     try {
       await eventually('-L listening', () => canConnect(lport ?? 0));
       assert.equal((await roundTrip(lport ?? 0, 'hi', 7)).toString(), 'echo:hi');
+      // A unix-socket -L half-closes as ssh's does: the request's EOF, then the whole answer.
+      await eventually('-L socket listening', () => fs.existsSync(localSocket));
+      assert.equal(await halfCloseExchange(localSocket, 'question', { afterEof: false }), 'got:question');
       const body = await curl(['--socks5', `127.0.0.1:${dport}`, `http://127.0.0.1:${web.port}/`]);
       assert.equal(body, 'hello from the workstation');
     } finally {
       run.kill('SIGKILL');
       await echo.close();
+      await answers.close();
     }
   });
 

@@ -129,6 +129,22 @@ describe('OpenSSH ssh against the ferry node', () => {
     }
   });
 
+  it('an origin that sends after the target closed its side gets all of it through, read slowly', async () => {
+    // The upload is still in the node's channel, waiting for window, when the origin's socket
+    // closes: the node must send it all before closing the channel.
+    const big = 'y'.repeat(24 * 1024 * 1024);
+    const target = await halfCloseServer('speak-first', { readDelayMs: 500 });
+    const ssh = start(SSH, cluster.sshArgs(creds, dev.name, ['-o', 'LogLevel=INFO', '-N', '-R', `0:127.0.0.1:${target.port}`]));
+    try {
+      const port = Number((await ssh.waitFor(/Allocated port (\d+)/))[1]);
+      assert.equal(await halfCloseExchange(port, big, { afterEof: true }), 'ready');
+      assert.equal((await target.received).length, big.length);
+    } finally {
+      ssh.kill('SIGKILL');
+      await target.close();
+    }
+  });
+
   it('keeps the exact bind string in forwarded-tcpip, so OpenSSH finds its forward (localhost, "")', async () => {
     for (const bind of ['localhost', '']) {
       const spec = bind === '' ? `:0:127.0.0.1:${echo.port}` : `${bind}:0:127.0.0.1:${echo.port}`;

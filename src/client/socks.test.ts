@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import type { Duplex } from 'node:stream';
+import { Duplex } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { ChannelOpenError, FerryError, OpenFailure } from '../errors';
 import { type SocksConnect, Socks5Reply, formatIPv6, serveSocks, socks5ReplyFor } from './socks';
@@ -297,6 +297,39 @@ describe('serveSocks over loopback sockets', () => {
       assert.equal(sha256(received), sha256(payload));
       await assertAllClosed(socks, client, opened);
       assert.equal(echo4.accepted.filter((s) => !s.closed).length, 0);
+      assert.deepEqual(socks.errors, []);
+    } finally {
+      await stop(socks);
+    }
+  });
+
+  it('lets a target still taking the upload (an SSH channel short of window) finish before the teardown', async () => {
+    // A target that has nothing to say and writes slowly, as a channel waiting for window does.
+    const received: Buffer[] = [];
+    const slow = new Duplex({
+      read() {},
+      write(chunk: Buffer, _enc, cb) {
+        // Sent only if still open when the window comes: destroying it drops what is in flight.
+        setTimeout(() => {
+          if (!slow.destroyed) received.push(chunk);
+          cb();
+        }, 2);
+      },
+    });
+    slow.push(null);
+    const socks = await socksServer(() => Promise.resolve(slow));
+    try {
+      const client = await Client.open(socks.port);
+      client.write([0x05, 0x01, 0x00]);
+      await client.read(2);
+      client.write(socks5Connect(0x01, [127, 0, 0, 1], 9));
+      assert.deepEqual([...(await client.read(10))], SOCKS5_SUCCESS);
+      const payload = randomBytes(1024 * 1024);
+      client.socket.end(payload);
+      await client.readToEnd();
+      await closed(client.socket);
+      await Promise.all(socks.sessions);
+      assert.equal(Buffer.concat(received).length, payload.length);
       assert.deepEqual(socks.errors, []);
     } finally {
       await stop(socks);

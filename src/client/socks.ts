@@ -5,6 +5,7 @@
 
 import type { Duplex } from 'node:stream';
 import { ChannelOpenError, FerryError, OpenFailure, describeError } from '../errors';
+import { whenWritten } from '../streams';
 
 /** Opens the connection a SOCKS client asked for. The signal aborts when the client leaves. */
 export type SocksConnect = (host: string, port: number, signal: AbortSignal) => Promise<Duplex>;
@@ -256,7 +257,10 @@ class SocksSession {
     client.on('error', (err: Error) => this.#fail(err));
     client.on('close', () => {
       this.#clientClosed = true;
-      this.#teardown();
+      // Relaying, what the client sent last may still wait in the target (an SSH channel
+      // waiting for window): let it out first. An error tore everything down already.
+      if (this.#stage === 'relaying' && this.#target) whenWritten(this.#target, () => this.#teardown());
+      else this.#teardown();
     });
     client.on('data', this.#onData);
     client.on('end', this.#onEnd);
@@ -373,7 +377,8 @@ class SocksSession {
     target.on('error', (err: Error) => this.#fail(err));
     target.on('close', () => {
       this.#targetClosed = true;
-      this.#teardown();
+      if (this.#stage === 'relaying') whenWritten(this.#client, () => this.#teardown());
+      else this.#teardown();
     });
     if (target.closed) this.#targetClosed = true;
     if (this.#stage !== 'connecting' || target.destroyed) {

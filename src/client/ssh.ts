@@ -10,6 +10,7 @@ import { Scope } from '../scope';
 import { offerKeyOnce, onRemoteDebug, rejectChannel } from '../protocol/ssh2-ext';
 import { CertChecker, SshReader, fingerprintSha256, isCertificateKeyType, parseCertificate, parsePublicKeyBlob } from '../auth/sshcert';
 import { LOOPBACK, WILDCARD, bindAll } from '../node/bind';
+import { whenWritten } from '../streams';
 import { formatAllocatedPort, formatForwardTarget, type ForwardTarget, type ListenAddress, type RemoteForward, type RemoteForwardTarget } from './forwardspec';
 import { expandHome, loadIdentity } from './identity';
 import { appendKnownHost, hostLookupName, loadKnownHosts, patternsMatch, verifyHostKey } from './knownhosts';
@@ -349,7 +350,8 @@ export class SshSession {
   async #listenLocal(spec: string, where: { listen: ListenAddress; port: number } | { path: string }, onSocket: (s: net.Socket) => void): Promise<boolean> {
     try {
       if ('path' in where) {
-        const server = net.createServer(onSocket);
+        // As the TCP listeners (bindAll): half-open, and nothing read before the channel opens.
+        const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, onSocket);
         await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(where.path, () => resolve()); });
         this.#scope.defer(() => { server.close(); });
       } else {
@@ -453,7 +455,11 @@ function pipeBoth(socket: net.Socket, channel: Channel): void {
   socket.on('error', () => channel.destroy());
   channel.on('error', () => socket.destroy());
   channel.once('close', () => { if (!socket.writableEnded) socket.end(); });
-  socket.once('close', () => channel.destroy());
+  // Closed cleanly, the socket may leave data in the channel waiting for the server's window.
+  socket.once('close', (hadError) => {
+    if (hadError) channel.destroy();
+    else whenWritten(channel, () => channel.destroy());
+  });
   socket.pipe(channel);
   channel.pipe(socket);
 }

@@ -128,21 +128,26 @@ export function roundTrip(port: number, payload: Buffer | string, expect: number
 
 /**
  * A loopback server for half-closed connections. `answer-after-eof` reads until the peer's EOF,
- * then answers "got:" + what it read and closes. `speak-first` sends "ready", shuts down its
- * sending side at once, and keeps reading: `received` resolves with what arrived after that.
+ * then answers "got:" + what it read + `answer`, and closes. `speak-first` sends "ready", shuts
+ * down its sending side at once, and keeps reading: `received` resolves with what arrived after
+ * that. `readDelayMs` holds off reading for that long, so that data backs up through the tunnel.
  */
-export async function halfCloseServer(mode: 'answer-after-eof' | 'speak-first'): Promise<{ port: number; received: Promise<string>; close(): Promise<void> }> {
+export async function halfCloseServer(
+  mode: 'answer-after-eof' | 'speak-first',
+  opts: { answer?: string; readDelayMs?: number } = {},
+): Promise<{ port: number; received: Promise<string>; close(): Promise<void> }> {
   let deliver: (s: string) => void = () => {};
   const received = new Promise<string>((r) => { deliver = r; });
   const server = net.createServer({ allowHalfOpen: true }, (s) => {
     let data = '';
     s.on('error', () => {});
     s.on('data', (d: Buffer) => { data += d.toString(); });
+    holdOff(s, opts.readDelayMs);
     if (mode === 'speak-first') {
       s.end('ready');
       s.on('end', () => deliver(data));
     } else {
-      s.on('end', () => s.end(`got:${data}`));
+      s.on('end', () => s.end(`got:${data}${opts.answer ?? ''}`));
     }
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -150,11 +155,17 @@ export async function halfCloseServer(mode: 'answer-after-eof' | 'speak-first'):
   return { port, received, close: () => new Promise((r) => server.close(() => r())) };
 }
 
+function holdOff(s: net.Socket, ms: number | undefined): void {
+  if (!ms) return;
+  s.pause();
+  setTimeout(() => s.resume(), ms).unref();
+}
+
 /**
  * The other end of halfCloseServer: sends `payload` and its EOF once it has read the
  * server's EOF (`afterEof`) or at once, and resolves with everything it read.
  */
-export function halfCloseExchange(to: number | string, payload: string, opts: { afterEof: boolean }): Promise<string> {
+export function halfCloseExchange(to: number | string, payload: string, opts: { afterEof: boolean; readDelayMs?: number }): Promise<string> {
   return new Promise((resolve, reject) => {
     let data = '';
     let peerDone = false;
@@ -162,8 +173,10 @@ export function halfCloseExchange(to: number | string, payload: string, opts: { 
     const s = net.connect({ ...where, allowHalfOpen: true }, () => {
       if (!opts.afterEof) s.end(payload);
     });
-    const timer = setTimeout(() => { s.destroy(); reject(new Error(`half-closed exchange with ${to}: read ${JSON.stringify(data)}, no EOF`)); }, 10_000);
+    const brief = () => (data.length > 64 ? `${data.length} bytes` : JSON.stringify(data));
+    const timer = setTimeout(() => { s.destroy(); reject(new Error(`half-closed exchange with ${to}: read ${brief()}, no EOF`)); }, 10_000);
     s.on('data', (d: Buffer) => { data += d.toString(); });
+    holdOff(s, opts.readDelayMs);
     s.on('end', () => {
       peerDone = true;
       if (opts.afterEof) s.end(payload);
@@ -171,7 +184,7 @@ export function halfCloseExchange(to: number | string, payload: string, opts: { 
     s.on('close', () => {
       clearTimeout(timer);
       if (peerDone) resolve(data);
-      else reject(new Error(`half-closed exchange with ${to}: closed before the peer's EOF, read ${JSON.stringify(data)}`));
+      else reject(new Error(`half-closed exchange with ${to}: closed before the peer's EOF, read ${brief()}`));
     });
     s.on('error', (err) => { clearTimeout(timer); reject(err); });
   });
