@@ -247,3 +247,30 @@ describe('the node at the protocol level', () => {
     assert.equal(refusal.code, 'unknown_login');
   });
 });
+
+describe('stopping the node', () => {
+  it('hangs up running sessions and records their end before it stops', async () => {
+    ensureOpenSSH();
+    const dev = ensureOsUser('ferry-dev');
+    const cluster = await TestCluster.start();
+    try {
+      await cluster.role(roleYaml('dev', { logins: [dev.name] }));
+      const creds = await cluster.user('alice', [dev.name], ['dev']);
+      const c = await connect(cluster.port, dev.name, loadIdentity(creds.key, undefined).key);
+      c.on('error', () => {});
+      // `exec`: the login shell is dash, which would fork sleep and die alone on the hang-up.
+      await new Promise<void>((resolve, reject) => c.exec('exec sleep 30', (err, stream) => {
+        if (err) return reject(err);
+        stream.on('data', () => {}).stderr.on('data', () => {});
+        resolve();
+      }));
+      await cluster.expectAudit('session.start', (e) => e.fields?.command === 'exec sleep 30');
+      await cluster.node.stop();
+      const ends = await cluster.auth.storage.queryAudit({ type: 'session.end', limit: 10 });
+      assert.ok(ends.some((e) => e.fields?.command === 'exec sleep 30' && e.fields.signal === 'SIGHUP'), JSON.stringify(ends));
+    } finally {
+      await cluster.auth.storage.close();
+      fs.rmSync(cluster.dir, { recursive: true, force: true });
+    }
+  });
+});

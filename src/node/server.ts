@@ -113,11 +113,11 @@ export class NodeService {
     return { host: addr.address, port: addr.port };
   }
 
+  /** Closes every connection, waits (briefly) for hung-up sessions to end, writes the last audit events. */
   async stop(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      this.#server.close(() => resolve());
-      void this.#scope.close();
-    });
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    await this.#scope.close();
+    await closed;
     await this.#tunnels.stop();
     await this.#audit.flush();
   }

@@ -33,6 +33,8 @@ interface PtyRequest {
 /** Environment names a client may set, as Debian's sshd AcceptEnv. */
 const ACCEPT_ENV = /^(LANG|LC_[A-Z_]+)$/;
 const SIGNALS = new Set(['ABRT', 'ALRM', 'FPE', 'HUP', 'ILL', 'INT', 'KILL', 'PIPE', 'QUIT', 'SEGV', 'TERM', 'USR1', 'USR2']);
+/** How long a hung-up session has to end before its scope closes without it. */
+const HANGUP_GRACE_MS = 2000;
 
 export function handleSession(ctx: SessionContext, session: Session): void {
   const scope = ctx.scope.child();
@@ -138,6 +140,8 @@ function run(
   const cwd = user.home;
   const started = Date.now();
   ctx.audit.emit({ type: 'session.start', success: true, fields: { command: command ?? null, pty: Boolean(ptyRequest) } }, identity);
+  let ended = () => {};
+  const endedPromise = new Promise<void>((resolve) => { ended = resolve; });
   const finish = (exitCode: number | null, signalName: string | null) => {
     if (signalName) channel.exit(signalName.replace(/^SIG/, ''), false, '');
     else channel.exit(exitCode ?? 0);
@@ -146,6 +150,17 @@ function run(
       { type: 'session.end', success: true, fields: { command: command ?? null, exit_code: exitCode, signal: signalName, duration_ms: Date.now() - started } },
       identity,
     );
+    ended();
+  };
+  // Hangs up, as sshd does, and gives the command a moment to end so that its session.end is
+  // recorded before a stopping node writes its last audit events. One that ignores SIGHUP
+  // (nohup) is left running, as under sshd.
+  const hangUp = (signal: () => void) => () => {
+    signal();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, HANGUP_GRACE_MS);
+      void endedPromise.then(() => { clearTimeout(timer); resolve(); });
+    });
   };
 
   if (ptyRequest) {
@@ -160,7 +175,7 @@ function run(
     term.onData((data) => channel.write(data));
     channel.on('data', (data: Buffer) => term.write(data.toString('utf8')));
     term.onExit(({ exitCode, signal }) => finish(signal ? null : exitCode, signal ? signalName(signal) : null));
-    scope.defer(() => { try { term.kill('SIGHUP'); } catch { /* already gone */ } });
+    scope.defer(hangUp(() => { try { term.kill('SIGHUP'); } catch { /* already gone */ } }));
     return {
       resize: (cols, rows) => { try { term.resize(cols, rows); } catch { /* exited */ } },
       signal: (name) => { try { term.kill(`SIG${name}`); } catch { /* exited */ } },
@@ -186,7 +201,7 @@ function run(
     maybeFinish();
   });
   child.once('exit', (code, sig) => { exit = [code, sig]; maybeFinish(); });
-  scope.defer(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGHUP'); });
+  scope.defer(hangUp(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGHUP'); }));
   return {
     resize: () => {},
     signal: (name) => { child.kill(`SIG${name}` as NodeJS.Signals); },
