@@ -8,11 +8,12 @@ import { parseRole, type Role } from './roles';
 import { PRESET_ROLES } from './presets';
 import { resolveAccess } from '../policy/access';
 import {
+  ed25519Blob,
   formatAuthorizedKeyLine,
   parseAuthorizedKeyLine,
   signCertificate,
 } from './sshcert';
-import { ed25519Blob, newEd25519 } from './sshkey';
+import { newEd25519 } from './sshkey';
 
 /** Extension carrying the user's role names (comma-separated) in the certificates we sign. */
 export const ROLES_EXTENSION = 'ferry-roles@ferry.dev';

@@ -4,7 +4,7 @@
 // Wire:         SshReader (readString, readText, readUint32, readUint64, readMpint, ...),
 //               sshString, sshUint32, sshUint64, sshNameList, sshMpint.
 // Public keys:  parsePublicKeyBlob, parseAuthorizedKeyLine, formatAuthorizedKeyLine,
-//               ed25519PublicBlob, fingerprintSha256.
+//               ed25519PublicBlob, ed25519Blob, fingerprintSha256.
 // Signatures:   checkSshSignature (with the reason), verifySshSignature, signEd25519.
 // Certificates: parseCertificate, signCertificate, CertChecker, verifyCertificateAuthSignature.
 //
@@ -311,7 +311,13 @@ export function ed25519PublicBlob(key: KeyObject): Buffer {
   }
   const { x } = publicKey.export({ format: 'jwk' });
   if (x === undefined) throw new ValidationError('ed25519 key has no public part');
-  return Buffer.concat([sshString('ssh-ed25519'), sshString(Buffer.from(x, 'base64url'))]);
+  return ed25519Blob(Buffer.from(x, 'base64url'));
+}
+
+/** The SSH public key blob of a raw 32-byte ed25519 public key. */
+export function ed25519Blob(pub: Buffer): Buffer {
+  if (pub.length !== 32) throw new ValidationError(`an ed25519 public key is 32 bytes, not ${pub.length}`);
+  return Buffer.concat([sshString('ssh-ed25519'), sshString(pub)]);
 }
 
 /** `SHA256:<base64 without padding>`, exactly as `ssh-keygen -l` prints it. */

@@ -7,8 +7,8 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { utils, type ParsedKey } from 'ssh2';
 import { ValidationError } from '../errors';
-import { ed25519PublicBlob, formatAuthorizedKeyLine } from './sshcert';
-import { ed25519Blob, generateEd25519, newEd25519, openSshEd25519PrivateKey, type Ed25519Pair } from './sshkey';
+import { ed25519Blob, ed25519PublicBlob, formatAuthorizedKeyLine } from './sshcert';
+import { generateEd25519, newEd25519, openSshEd25519PrivateKey, type Ed25519Pair } from './sshkey';
 
 function parsed(file: string): ParsedKey {
   const key = utils.parseKey(file);

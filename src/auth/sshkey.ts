@@ -12,7 +12,7 @@
 
 import crypto, { type KeyObject } from 'node:crypto';
 import { ValidationError } from '../errors';
-import { formatAuthorizedKeyLine, sshString, sshUint32 } from './sshcert';
+import { ed25519Blob, formatAuthorizedKeyLine, sshString, sshUint32 } from './sshcert';
 
 const MAGIC = Buffer.from('openssh-key-v1\0', 'latin1');
 const BLOCK = 8; // the "none" cipher's block size
@@ -45,12 +45,6 @@ export function newEd25519(): Ed25519Pair {
     seed: der.privateKey.subarray(PKCS8_PREFIX.length),
     pub: der.publicKey.subarray(SPKI_PREFIX.length),
   };
-}
-
-/** The SSH public key blob of a raw ed25519 public key. */
-export function ed25519Blob(pub: Buffer): Buffer {
-  if (pub.length !== 32) throw new ValidationError(`an ed25519 public key is 32 bytes, not ${pub.length}`);
-  return Buffer.concat([sshString('ssh-ed25519'), sshString(pub)]);
 }
 
 /** An unencrypted OpenSSH private key file for the raw ed25519 seed and public key. */
