@@ -82,6 +82,17 @@ describe('ferry ssh against the ferry node', () => {
     }
   });
 
+  it('-R to localhost, as people type it, serves one connection after another', async () => {
+    const run = ferry(ferryArgs(creds, cluster.port, ['-N', '-R', `0:localhost:${web.port}`], dest));
+    try {
+      const m = await run.waitFor(new RegExp(`Allocated port (\\d+) for remote forward to localhost:${web.port}`));
+      // the first connection resolves localhost; the ones after reuse the answer
+      for (let i = 0; i < 3; i++) assert.equal(await httpGet(Number(m[1])), 'hello from the workstation');
+    } finally {
+      run.kill('SIGKILL');
+    }
+  });
+
   it('keeps forwarded connections half-open both ways, as ssh does', async () => {
     const answers = await halfCloseServer('answer-after-eof');
     const speaks = await halfCloseServer('speak-first');

@@ -6,6 +6,7 @@ import net from 'node:net';
 import readline from 'node:readline';
 import { Client, type ServerHostKeyAlgorithm, type Channel, type ClientChannel, type ParsedKey } from 'ssh2';
 import { describeError, OpenFailure } from '../errors';
+import { forwardResolver } from '../lookup';
 import { Scope } from '../scope';
 import { offerKeyOnce, onRemoteDebug, rejectChannel } from '../protocol/ssh2-ext';
 import { CertChecker, SshReader, fingerprintSha256, isCertificateKeyType, parseCertificate, parsePublicKeyBlob } from '../auth/sshcert';
@@ -441,7 +442,7 @@ function dial(target: ForwardTarget): Promise<net.Socket> {
     // a tty) held the next forwarded connection's CHANNEL_OPEN behind it.
     const socket = target.kind === 'unix'
       ? net.connect({ path: target.path, allowHalfOpen: true })
-      : net.connect({ host: target.host, port: target.port, allowHalfOpen: true });
+      : forwardResolver.connect(target.host, target.port, { allowHalfOpen: true });
     socket.once('connect', () => {
       socket.removeAllListeners('error');
       if (target.kind === 'tcp') socket.setNoDelay(true);

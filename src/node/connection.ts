@@ -4,6 +4,7 @@
 import net from 'node:net';
 import type { AuthContext, Connection, ServerChannel, TcpipRequestInfo } from 'ssh2';
 import { OpenFailure } from '../errors';
+import { forwardResolver } from '../lookup';
 import { Scope } from '../scope';
 import type { AuthService } from '../auth/service';
 import { resolveAccess, type Access } from '../policy/access';
@@ -142,7 +143,7 @@ async function handleDirectTcpip(
     return rejectChannel(reject, OpenFailure.ADMINISTRATIVELY_PROHIBITED, decision.message);
   }
   // Connect first: the client learns of a failure as a refused channel, with the reason.
-  const target = net.connect({ host: info.destIP, port: info.destPort, allowHalfOpen: true });
+  const target = forwardResolver.connect(info.destIP, info.destPort, { allowHalfOpen: true });
   const connected = await new Promise<Error | undefined>((resolve) => {
     target.once('connect', () => resolve(undefined));
     target.once('error', (err) => resolve(err));
