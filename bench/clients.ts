@@ -11,7 +11,7 @@ import { SSH, type Credentials } from './servers';
 export interface TunnelArgs {
   port: number;
   creds: Credentials;
-  /** The -R argument, e.g. 0:127.0.0.1:PORT. */
+  /** The -R argument, e.g. 0:localhost:PORT. */
   spec: string;
   /** Flags for node itself (e.g. --cpu-prof), for clients that run on node. */
   nodeFlags?: string[];
@@ -84,9 +84,9 @@ export interface RunningTunnel {
 
 const ALLOCATED = /Allocated port (\d+) for remote forward to/;
 
-/** Starts `kind` with one `-R 0:127.0.0.1:targetPort` forward; resolves with the allocated port. */
+/** Starts `kind` with one `-R 0:localhost:targetPort` forward, the target named as people type it; resolves with the allocated port. */
 export async function startTunnel(kind: ClientKind, serverPort: number, creds: Credentials, targetPort: number, timeoutMs: number, nodeFlags?: string[]): Promise<RunningTunnel> {
-  const t: TunnelArgs = { port: serverPort, creds, spec: `0:127.0.0.1:${targetPort}` };
+  const t: TunnelArgs = { port: serverPort, creds, spec: `0:localhost:${targetPort}` };
   if (nodeFlags) t.nodeFlags = nodeFlags;
   const proc = new Proc(`${kind.name} -R`, kind.command(), kind.args(t));
   try {
