@@ -141,13 +141,14 @@ describe('ferry ssh against the ferry node', () => {
     }
   });
 
-  it('SIGINT cancels every forward and frees the node port', async () => {
+  it('SIGINT cancels every forward, frees the node port and exits 255, as ssh -N does', async () => {
     const run = ferry(ferryArgs(creds, cluster.port, ['-N', '-R', `0:127.0.0.1:${web.port}`], dest));
     const port = Number((await run.waitFor(/Allocated port (\d+)/))[1]);
     assert.equal(await canConnect(port), true);
     run.kill('SIGINT');
     const exit = await run.exited();
-    assert.equal(exit.code, 0, run.output());
+    assert.equal(exit.code, 255, run.output());
+    assert.doesNotMatch(run.output(), /closed by remote host/);
     assert.equal(await canConnect(port), false);
     await cluster.expectAudit('tunnel.close', (e) => e.fields?.port === port);
   });

@@ -88,8 +88,10 @@ export class SshSession {
       if (!forwardsOk) return EXIT_FAILURE;
       let status: number;
       if (this.#inv.noCommand) {
+        // Stopped by a signal or by the server, ssh -N exits 255 either way (and says so only
+        // for the server).
         const why = await Promise.race([stop, closed.then(() => 'closed' as const)]);
-        status = why === 'closed' ? EXIT_FAILURE : 0;
+        status = EXIT_FAILURE;
         if (why === 'closed') this.#term.stderr.write(`Connection to ${this.#inv.host} closed by remote host.\n`);
       } else {
         const outcome = await Promise.race([this.#runCommand(), stop, closed.then(() => 'closed' as const)]);
