@@ -6,7 +6,7 @@ import type { ProfileSummary } from './profile';
 
 export type FigureId =
   | 'up' | 'down' | 'upCpuServer' | 'upCpuClient' | 'downCpuServer' | 'downCpuClient'
-  | 'connRate' | 'ttfbP50' | 'ttfbP99' | 'ttfbSerial'
+  | 'connRateCold' | 'connRate' | 'ttfbP50' | 'ttfbP99' | 'ttfbSerial'
   | 'concServed' | 'concRss' | 'concDirty' | 'concTotalRss'
   | 'clientsUp' | 'clientsRss' | 'clientsDirty' | 'clientsTotalRss'
   | 'startup';
@@ -27,6 +27,7 @@ export const FIGURES: FigureSpec[] = [
   { id: 'upCpuClient', label: 'upload: client CPU', unit: 's/GB', better: 'lower', digits: 2 },
   { id: 'downCpuServer', label: 'download: server CPU', unit: 's/GB', better: 'lower', digits: 2 },
   { id: 'downCpuClient', label: 'download: client CPU', unit: 's/GB', better: 'lower', digits: 2 },
+  { id: 'connRateCold', label: 'new connections, just started', unit: 'conn/s', better: 'higher', digits: 0 },
   { id: 'connRate', label: 'new connections', unit: 'conn/s', better: 'higher', digits: 0 },
   { id: 'ttfbP50', label: 'first byte p50', unit: 'ms', better: 'lower', digits: 2 },
   { id: 'ttfbP99', label: 'first byte p99', unit: 'ms', better: 'lower', digits: 2 },

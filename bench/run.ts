@@ -101,6 +101,8 @@ async function attempt(ctx: Context, where: string, fn: () => Promise<void>): Pr
 }
 
 const WARM_UP_BYTES = 32 * 1024 * 1024;
+/** How many of the warm-up connections are timed, as "just started". */
+const COLD_CONNS = 1000;
 
 /** Processes whose CPU the throughput figure reads: the server's and the client's. */
 interface CpuSubjects {
@@ -124,13 +126,19 @@ async function tunnelFigures(ctx: Context, pairing: Pairing, result: PairingResu
       record(result, 'concTotalRss', c.after.rssKiB / 1024);
     }
   });
-  // Untimed first, as the transfers are: the server and client were started for this pairing,
-  // and a long-lived one has its connection path compiled by the JIT already.
+  // Warm first, as the transfers are: the server and client were started for this pairing, and
+  // a long-lived one has its connection path compiled by the JIT already. The first
+  // COLD_CONNS of the warm-up are a figure of their own, what the first users of a just
+  // started node or client see; the rest are untimed.
   if (opts.warmConns > 0) {
-    progress.line(`${tag}: ${opts.warmConns} warm-up connections`);
+    const cold = Math.min(opts.warmConns, COLD_CONNS);
+    progress.line(`${tag}: ${opts.warmConns} warm-up connections (the first ${cold} timed)`);
     await attempt(ctx, `${tag} warm-up connections`, async () => {
-      const r = await connectionRate(port, ctx.pattern, opts.warmConns, opts.connConcurrency);
-      if (r.failed > 0) ctx.problems.push(`${tag}: ${r.failed} of ${opts.warmConns} warm-up connections failed: ${r.errors.join('; ')}`);
+      const first = await connectionRate(port, ctx.pattern, cold, opts.connConcurrency);
+      record(result, 'connRateCold', first.perSecond);
+      const rest = opts.warmConns > cold ? await connectionRate(port, ctx.pattern, opts.warmConns - cold, opts.connConcurrency) : undefined;
+      const failed = first.failed + (rest?.failed ?? 0);
+      if (failed > 0) ctx.problems.push(`${tag}: ${failed} of ${opts.warmConns} warm-up connections failed: ${[...first.errors, ...(rest?.errors ?? [])].slice(0, 5).join('; ')}`);
     });
   }
   progress.line(`${tag}: ${opts.conns} new connections, ${opts.connConcurrency} at a time`);
