@@ -246,6 +246,30 @@ describe('the node at the protocol level', () => {
     const refusal = await cluster.expectAudit('auth.login', (e) => !e.success && e.user === 'ghost');
     assert.equal(refusal.code, 'unknown_login');
   });
+
+  it('refuses an expired OS account or one whose shell is missing, as sshd does, and audits why', async () => {
+    const expired = ensureOsUser('ferry-expired', { expire: '2000-01-01', shell: '/bin/sh' });
+    const noShell = ensureOsUser('ferry-noshell', { expire: '', shell: '/nonexistent/shell' });
+    const later = ensureOsUser('ferry-later', { expire: '2999-01-01', shell: '/bin/sh' });
+    await cluster.role(roleYaml('accounts', { logins: [expired.name, noShell.name, later.name] }));
+    const cases: [TestOsUser, string, string, RegExp | undefined][] = [
+      [expired, 'erin', 'login_expired', /account of login "ferry-expired" expired on 2000-01-01/],
+      [noShell, 'nora', 'login_shell_unusable', /login shell \/nonexistent\/shell of "ferry-noshell" does not exist/],
+      [later, 'lara', '', undefined],
+    ];
+    for (const [os, name, code, reason] of cases) {
+      const creds = await cluster.user(name, [os.name], ['accounts']);
+      const key = loadIdentity(creds.key, undefined).key;
+      if (!code) {
+        (await connect(cluster.port, os.name, key)).end(); // an expiry still ahead lets the login in
+        continue;
+      }
+      await assert.rejects(connect(cluster.port, os.name, key));
+      const refusal = await cluster.expectAudit('auth.login', (e) => !e.success && e.user === name);
+      assert.equal(refusal.code, code);
+      assert.match(refusal.message ?? '', reason ?? /./);
+    }
+  });
 });
 
 describe('stopping the node', () => {

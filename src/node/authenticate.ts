@@ -9,7 +9,7 @@ import { ROLES_EXTENSION } from '../auth/service';
 import { resolveAccess } from '../policy/access';
 import { authorizeLogin } from '../policy/authorize';
 import { CertChecker, checkSshSignature, parseCertificate } from '../auth/sshcert';
-import { canActAs, lookupOsUser, type OsUser } from './osuser';
+import { accountRefusal, canActAs, lookupOsUser, type OsUser } from './osuser';
 
 export interface Identity {
   /** The ferry user: the certificate's key id. */
@@ -83,6 +83,8 @@ export async function authenticate(
   if (!osUser) {
     return { kind: 'reject', code: 'unknown_login', reason: `login "${pk.username}" does not exist on this node`, user, audit: true };
   }
+  const refusal = accountRefusal(osUser);
+  if (refusal) return { kind: 'reject', ...refusal, user, audit: true };
   if (!canActAs(osUser)) {
     return {
       kind: 'reject',

@@ -37,14 +37,19 @@ export interface TestOsUser {
   home: string;
 }
 
-/** An unprivileged OS user with a home directory, created once. */
-export function ensureOsUser(name: string): TestOsUser {
+/**
+ * An unprivileged OS user with a home directory, created once. `expire` (YYYY-MM-DD, or '' for
+ * never) and `shell` set the account's expiry date and login shell each time.
+ */
+export function ensureOsUser(name: string, opts: { expire?: string; shell?: string } = {}): TestOsUser {
   if (spawnSync('getent', ['passwd', name]).status !== 0) {
     execFileSync('useradd', ['--create-home', '--shell', '/bin/sh', name]);
   }
   // useradd leaves the password "!" (locked), and sshd without PAM refuses locked accounts
   // even for key logins; "*" means "no password" without the lock.
   execFileSync('usermod', ['-p', '*', name]);
+  if (opts.expire !== undefined) execFileSync('usermod', ['--expiredate', opts.expire, name]);
+  if (opts.shell !== undefined) execFileSync('usermod', ['--shell', opts.shell, name]);
   const fields = execFileSync('getent', ['passwd', name], { encoding: 'utf8' }).trim().split(':');
   return { name, uid: Number(fields[2]), gid: Number(fields[3]), home: fields[5] ?? `/home/${name}` };
 }
