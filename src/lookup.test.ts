@@ -46,10 +46,11 @@ describe('ForwardResolver', () => {
     assert.equal(one.family, 6);
   });
 
-  it('keeps names and address families apart', async () => {
+  it('keeps names and address families apart, whatever hints net.connect passes', async () => {
     const resolver = countingResolver({ localhost: LOCALHOST, 'db.internal': [{ address: '10.0.0.5', family: 4 }] });
     const lookup = new ForwardResolver(resolver, () => 0).lookup;
-    await ask(lookup, 'localhost', { all: true });
+    await ask(lookup, 'localhost', { all: true, hints: 32 });
+    await ask(lookup, 'localhost', { all: true, hints: 0 });
     await ask(lookup, 'localhost', { all: true, family: 4 });
     assert.deepEqual((await ask(lookup, 'db.internal', { all: true })).address, [{ address: '10.0.0.5', family: 4 }]);
     assert.deepEqual(resolver.calls, ['localhost', 'localhost', 'db.internal']);
@@ -67,7 +68,7 @@ describe('ForwardResolver', () => {
   });
 
   it('connects through the cache: each address in turn, or the one address straight', async () => {
-    const server = net.createServer((s) => s.end('hi'));
+    const server = net.createServer((s) => { s.on('error', () => {}); s.end('hi'); });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as net.AddressInfo).port;
     const fetch = (resolver: ForwardResolver, host: string) =>
@@ -86,7 +87,15 @@ describe('ForwardResolver', () => {
       assert.equal(both.calls.length, 1);
       const one = countingResolver({ 'web.test': [{ address: '127.0.0.1', family: 4 }] });
       const oneWay = new ForwardResolver(one, () => 0);
-      for (let i = 0; i < 2; i++) assert.equal(await fetch(oneWay, 'web.test'), 'hi');
+      assert.equal(await fetch(oneWay, 'web.test'), 'hi');
+      // the second is dialled as 127.0.0.1: net.connect does no lookup at all
+      const second = oneWay.connect('web.test', port);
+      let looked = false;
+      second.on('lookup', () => { looked = true; });
+      await new Promise((resolve, reject) => second.on('connect', resolve).on('error', reject));
+      assert.equal(second.remoteAddress, '127.0.0.1');
+      second.destroy();
+      assert.equal(looked, false, 'the single cached address is dialled without a lookup');
       assert.equal(one.calls.length, 1);
     } finally {
       server.close();

@@ -62,9 +62,13 @@ export class ForwardResolver {
   }
 }
 
-/** net.connect asks with family 0 and hints 0 unless its caller set them. */
+/**
+ * By family and name. The hints are left out: the only caller is net.connect from
+ * `connect()`, which always passes the same ones (ADDRCONFIG on Linux), and `connect()` has to
+ * find the entry before net.connect is called.
+ */
 function cacheKey(hostname: string, options: dns.LookupOptions): string {
-  return `${options.family ?? 0}/${options.hints ?? 0}/${hostname}`;
+  return `${options.family ?? 0}/${hostname}`;
 }
 
 function lookupAll(hostname: string, options: dns.LookupOptions, then: (err: NodeJS.ErrnoException | null, addresses: Addresses) => void): void {
