@@ -25,6 +25,12 @@ describe('accountRefusal', () => {
     assert.equal(accountRefusal(user({ expiresDay: 0 }))?.code, 'login_expired'); // chage -E 0
   });
 
+  it('refuses a login whose shadow entry could not be read, as pam_unix does', () => {
+    const refusal = accountRefusal(user({ shadowError: 'getent shadow exited with status 1' }));
+    assert.equal(refusal?.code, 'login_unverifiable');
+    assert.match(refusal?.reason ?? '', /shadow entry of login "dev" could not be read \(getent shadow exited with status 1\)/);
+  });
+
   it('refuses a login shell that is missing, not executable, or not a file, as sshd does', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shell-'));
     try {

@@ -14,8 +14,10 @@ export interface OsUser {
   groups: number[];
   home: string;
   shell: string;
-  /** The account's expiry from the shadow database, in days since 1970-01-01; unset if none or unreadable. */
+  /** The account's expiry from the shadow database, in days since 1970-01-01; unset if none. */
   expiresDay?: number;
+  /** Why the shadow database could not be read for a root node; the login is then refused. */
+  shadowError?: string;
 }
 
 /** Looks a login up through NSS (getent), as sshd's getpwnam does; undefined if unknown. */
@@ -40,22 +42,26 @@ export async function lookupOsUser(login: string): Promise<OsUser | undefined> {
     // A user with no supplementary groups still has its primary group.
   }
   const user: OsUser = { name: login, uid, gid, groups, home: fields[5] || '/', shell: fields[6] || '/bin/sh' };
-  const expiresDay = await shadow;
-  if (expiresDay !== undefined) user.expiresDay = expiresDay;
-  return user;
+  return Object.assign(user, await shadow);
 }
 
+/** getent's status for a key that is not in the database. */
+const GETENT_NOT_FOUND = 2;
+
 /**
- * Field 8 of the login's shadow entry (getent, so NSS as for passwd). Only root can read it; an
- * unprivileged node, a login without a shadow entry or without an expiry gets undefined.
+ * Field 8 of the login's shadow entry (getent, so NSS as for passwd). Only root can read it, so
+ * an unprivileged node gets nothing, as does a login with no shadow entry or no expiry. Any
+ * other failure is reported: pam_unix refuses a login whose shadow entry it cannot read.
  */
-async function readShadowExpiry(login: string): Promise<number | undefined> {
-  if (!daemonIsRoot()) return undefined;
+async function readShadowExpiry(login: string): Promise<Pick<OsUser, 'expiresDay' | 'shadowError'>> {
+  if (!daemonIsRoot()) return {};
   try {
     const expire = (await run('getent', ['shadow', login])).stdout.split('\n')[0]?.split(':')[7] ?? '';
-    return /^\d+$/.test(expire) ? Number(expire) : undefined;
-  } catch {
-    return undefined;
+    return /^\d+$/.test(expire) ? { expiresDay: Number(expire) } : {};
+  } catch (err) {
+    const e = err as { code?: number | string; message?: string };
+    if (e.code === GETENT_NOT_FOUND) return {};
+    return { shadowError: typeof e.code === 'number' ? `getent shadow exited with status ${e.code}` : String(e.message) };
   }
 }
 
@@ -66,6 +72,9 @@ async function readShadowExpiry(login: string): Promise<number | undefined> {
  * password ("!") is not a refusal: with PAM, sshd lets key logins through it.
  */
 export function accountRefusal(user: OsUser, now = new Date()): { code: string; reason: string } | undefined {
+  if (user.shadowError) {
+    return { code: 'login_unverifiable', reason: `the shadow entry of login "${user.name}" could not be read (${user.shadowError})` };
+  }
   if (user.expiresDay !== undefined && Math.floor(now.getTime() / 86_400_000) >= user.expiresDay) {
     const day = new Date(user.expiresDay * 86_400_000).toISOString().slice(0, 10);
     return { code: 'login_expired', reason: `the account of login "${user.name}" expired on ${day}` };
