@@ -86,7 +86,7 @@ describe('ferry ssh against the ferry node', () => {
     const run = ferry(ferryArgs(creds, cluster.port, ['-N', '-R', `0:localhost:${web.port}`], dest));
     try {
       const m = await run.waitFor(new RegExp(`Allocated port (\\d+) for remote forward to localhost:${web.port}`));
-      // the first connection resolves localhost; the ones after reuse the answer
+      // the first connection resolves localhost, the ones after use the cached answer (src/lookup.test.ts)
       for (let i = 0; i < 3; i++) assert.equal(await httpGet(Number(m[1])), 'hello from the workstation');
     } finally {
       run.kill('SIGKILL');
