@@ -11,7 +11,8 @@ import { Client, Server, utils, type ClientChannel, type Connection, type Parsed
 import { generateEd25519 } from '../src/auth/sshkey';
 import { OpenFailure } from '../src/errors';
 import { eventually } from './helpers/process';
-import { offerKeyOnce, onRemoteDebug, rejectChannel, sendDebug } from '../src/protocol/ssh2-ext';
+import { sendsWithNagle } from '../src/client/ssh';
+import { ackAnsweredCloses, offerKeyOnce, onRemoteDebug, rejectChannel, sendDebug, serverSoftware } from '../src/protocol/ssh2-ext';
 
 const SSH2_LIB = path.dirname(require.resolve('ssh2/lib/client.js'));
 
@@ -20,16 +21,18 @@ describe('ferry patch of ssh2', () => {
   let port: number;
   let serverSide: Connection | undefined;
   let serverClosed = 0;
+  const serverDebug: string[] = [];
   const parsed = utils.parseKey(generateEd25519().private);
   const userKey = (Array.isArray(parsed) ? parsed[0] : parsed) as ParsedKey;
 
   before(async () => {
-    server = new Server({ hostKeys: [generateEd25519().private] }, (conn) => {
+    server = new Server({ hostKeys: [generateEd25519().private], debug: (line: string) => serverDebug.push(line) }, (conn) => {
       serverSide = conn;
       conn.on('error', () => {});
       conn.on('authentication', (ctx) => ctx.accept());
       conn.on('ready', () => {
         conn.on('tcpip', (accept, reject, info) => {
+          if (info.destPort === 9) return void accept().close(); // the server closes first
           if (info.destPort !== 7) return rejectChannel(reject, OpenFailure.CONNECT_FAILED, 'no route to the moon');
           const ch = accept();
           ch.resume(); // never ends its side: the client's channel stays readable after it finishes
@@ -59,7 +62,7 @@ describe('ferry patch of ssh2', () => {
   }
 
   it('is applied to the installed ssh2', () => {
-    for (const file of ['Channel.js', 'client.js', 'server.js', 'protocol/Protocol.js', 'protocol/kex.js', 'protocol/crypto.js', 'protocol/constants.js']) {
+    for (const file of ['Channel.js', 'client.js', 'server.js', 'utils.js', 'protocol/Protocol.js', 'protocol/kex.js', 'protocol/crypto.js', 'protocol/constants.js']) {
       assert.match(fs.readFileSync(path.join(SSH2_LIB, file), 'utf8'), /ferry patch/, file);
     }
   });
@@ -102,6 +105,47 @@ describe('ferry patch of ssh2', () => {
       const err = await new Promise<Error & { reason?: number }>((resolve) => c.forwardOut('127.0.0.1', 1, '10.0.0.1', 80, (e) => resolve(e as Error & { reason?: number })));
       assert.equal(err.message, '(SSH) Channel open failure: no route to the moon');
       assert.equal(err.reason, OpenFailure.CONNECT_FAILED);
+    } finally {
+      c.end();
+    }
+  });
+
+  it('sends SSH_MSG_IGNORE after a CHANNEL_CLOSE that answers the client\'s, when asked to', async () => {
+    const ignores = () => serverDebug.filter((line) => line.includes('Received IGNORE')).length;
+    const cases: { ask: boolean; port: number; expected: number }[] = [
+      { ask: true, port: 7, expected: 1 }, // the client closes, the server answers: IGNORE
+      { ask: false, port: 7, expected: 0 }, // not asked
+      { ask: true, port: 9, expected: 0 }, // the server closed first and the client answered
+    ];
+    for (const { ask, port: destPort, expected } of cases) {
+      const c = await connect();
+      try {
+        if (ask) ackAnsweredCloses(c);
+        const before = ignores();
+        const closed = await new Promise<Promise<void>>((resolve, reject) => c.forwardOut('127.0.0.1', 1, '127.0.0.1', destPort, (err, ch) => {
+          if (err) return reject(err);
+          ch.resume(); // a client channel emits 'close' after 'end'
+          resolve(new Promise<void>((r) => ch.once('close', () => r())));
+          if (destPort === 7) ch.destroy();
+        }));
+        await closed;
+        // A refused global request: the server has read everything the client sent before it.
+        await new Promise<void>((resolve) => c.forwardIn('localhost', 0, () => resolve()));
+        assert.equal(ignores() - before, expected, JSON.stringify({ ask, destPort }));
+      } finally {
+        c.end();
+      }
+    }
+  });
+
+  it('names the server software the client would ask for IGNOREs: OpenSSH only', async () => {
+    const c = await connect();
+    try {
+      assert.equal(serverSoftware(c), 'ssh2js1.17.0');
+      assert.equal(sendsWithNagle(serverSoftware(c)), false);
+      assert.equal(sendsWithNagle('OpenSSH_9.2p1'), true);
+      assert.equal(sendsWithNagle('Ferry_0.1'), false);
+      assert.equal(sendsWithNagle(undefined), false);
     } finally {
       c.end();
     }

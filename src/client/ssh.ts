@@ -8,7 +8,7 @@ import { Client, type ServerHostKeyAlgorithm, type Channel, type ClientChannel, 
 import { describeError, OpenFailure } from '../errors';
 import { forwardResolver } from '../lookup';
 import { Scope } from '../scope';
-import { offerKeyOnce, onRemoteDebug, rejectChannel } from '../protocol/ssh2-ext';
+import { ackAnsweredCloses, offerKeyOnce, onRemoteDebug, rejectChannel, serverSoftware } from '../protocol/ssh2-ext';
 import { CertChecker, SshReader, fingerprintSha256, isCertificateKeyType, parseCertificate, parsePublicKeyBlob } from '../auth/sshcert';
 import { LOOPBACK, WILDCARD, bindAll } from '../node/bind';
 import { whenWritten } from '../streams';
@@ -122,6 +122,11 @@ export class SshSession {
         this.#client.off('error', onError);
         // Forwarded connections share this socket; see the node's connection.ts on Nagle.
         this.#client.setNoDelay(true);
+        // OpenSSH's sshd leaves Nagle on without a tty: when it answers our CHANNEL_CLOSE with
+        // its own and the ACK for that waits on our delayed-ACK timer, sshd holds its next
+        // packet (the next forwarded connection) for 40 ms. 5-10 % of the bench's connections
+        // through sshd stalled so; ssh stalls 1-2 % there, by timing alone.
+        if (sendsWithNagle(serverSoftware(this.#client))) ackAnsweredCloses(this.#client);
         this.#client.on('error', (err) => this.#debug(`connection error: ${err.message}`));
         this.#debug(`Authenticated to ${inv.host} ([${inv.host}]:${inv.port}) using "publickey".`);
         resolve();
@@ -434,6 +439,11 @@ export class SshSession {
       else this.#client.exec(command, wantPty ? { pty: ptyOpts } : {}, onStream);
     });
   }
+}
+
+/** Whether a server with this software version sends without TCP_NODELAY on a connection without a tty. */
+export function sendsWithNagle(software: string | undefined): boolean {
+  return /^OpenSSH_/.test(software ?? '');
 }
 
 function dial(target: ForwardTarget): Promise<net.Socket> {

@@ -24,6 +24,19 @@ export function rejectChannel(reject: () => void, reason: OpenFailureReason, des
   (reject as ChannelReject)(reason, description);
 }
 
+/** The server's software version from its identification string (`OpenSSH_9.2p1`), once known. */
+export function serverSoftware(client: Client): string | undefined {
+  return (client as unknown as { _remoteVer?: string })._remoteVer;
+}
+
+/**
+ * Makes the client send SSH_MSG_IGNORE when a CHANNEL_CLOSE answers its own, so that the TCP
+ * ACK for it leaves at once instead of after the delayed-ACK timer (Ferry's ssh2 patch).
+ */
+export function ackAnsweredCloses(client: Client): void {
+  (client as unknown as { _ackAnsweredClose?: boolean })._ackAnsweredClose = true;
+}
+
 /** Subscribes to SSH_MSG_DEBUG messages a server sends to this client. */
 export function onRemoteDebug(client: Client, listener: (message: string) => void): void {
   (client as unknown as NodeJS.EventEmitter).on('remote-debug', (message: string) => listener(message));
