@@ -325,6 +325,27 @@ describe('ferry ssh against a stock OpenSSH sshd', () => {
     }
   });
 
+  it('answers sshd\'s CLOSE of a forward it closed first with SSH_MSG_IGNORE, so no ACK waits', async () => {
+    // sshd logs every IGNORE it reads at DEBUG3; its first LogLevel line wins.
+    const loud = await startSshd(await cluster.auth.exportCA('user'), ['AllowTcpForwarding yes', 'LogLevel DEBUG3']);
+    const answers = await halfCloseServer('answer-after-eof');
+    const run = ferry(ferryArgs(creds, loud.port, ['-N', '-R', `0:127.0.0.1:${answers.port}`], `${dev.name}@127.0.0.1`));
+    try {
+      const port = Number((await run.waitFor(/Allocated port (\d+) for remote forward/))[1]);
+      const ignores = () => (loud.process.output().match(/Received SSH2_MSG_IGNORE/g) ?? []).length;
+      const before = ignores();
+      // The origin ends first and the target answers after: sshd's EOF reaches the client
+      // first, so the client's CLOSE goes first and sshd's CLOSE answers it.
+      assert.equal(await halfCloseExchange(port, 'question', { afterEof: false }), 'got:question');
+      await eventually('an IGNORE after the answered CLOSE', async () => ignores() > before, 3000);
+    } finally {
+      run.kill('SIGINT');
+      await run.exited();
+      await answers.close();
+      await loud.stop();
+    }
+  });
+
   it('keeps a forwarded connection open after the target\'s EOF until sshd\'s, as ssh does', async () => {
     const speaks = await halfCloseServer('speak-first');
     const run = ferry(ferryArgs(creds, sshd.port, ['-N', '-R', `0:127.0.0.1:${speaks.port}`], `${dev.name}@127.0.0.1`));

@@ -120,7 +120,7 @@ describe('ferry patch of ssh2', () => {
     for (const { ask, port: destPort, expected } of cases) {
       const c = await connect();
       try {
-        if (ask) ackAnsweredCloses(c);
+        ackAnsweredCloses(c, ask);
         const before = ignores();
         const closed = await new Promise<Promise<void>>((resolve, reject) => c.forwardOut('127.0.0.1', 1, '127.0.0.1', destPort, (err, ch) => {
           if (err) return reject(err);
@@ -144,6 +144,7 @@ describe('ferry patch of ssh2', () => {
       assert.equal(serverSoftware(c), 'ssh2js1.17.0');
       assert.equal(sendsWithNagle(serverSoftware(c)), false);
       assert.equal(sendsWithNagle('OpenSSH_9.2p1'), true);
+      assert.equal(sendsWithNagle('OpenSSH_for_Windows_9.5'), true);
       assert.equal(sendsWithNagle('Ferry_0.1'), false);
       assert.equal(sendsWithNagle(undefined), false);
     } finally {

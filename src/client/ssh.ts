@@ -126,7 +126,7 @@ export class SshSession {
         // its own and the ACK for that waits on our delayed-ACK timer, sshd holds its next
         // packet (the next forwarded connection) for 40 ms. 5-10 % of the bench's connections
         // through sshd stalled so; ssh stalls 1-2 % there, by timing alone.
-        if (sendsWithNagle(serverSoftware(this.#client))) ackAnsweredCloses(this.#client);
+        ackAnsweredCloses(this.#client, sendsWithNagle(serverSoftware(this.#client)));
         this.#client.on('error', (err) => this.#debug(`connection error: ${err.message}`));
         this.#debug(`Authenticated to ${inv.host} ([${inv.host}]:${inv.port}) using "publickey".`);
         resolve();

@@ -30,11 +30,11 @@ export function serverSoftware(client: Client): string | undefined {
 }
 
 /**
- * Makes the client send SSH_MSG_IGNORE when a CHANNEL_CLOSE answers its own, so that the TCP
+ * Whether the client sends SSH_MSG_IGNORE when a CHANNEL_CLOSE answers its own, so that the TCP
  * ACK for it leaves at once instead of after the delayed-ACK timer (Ferry's ssh2 patch).
  */
-export function ackAnsweredCloses(client: Client): void {
-  (client as unknown as { _ackAnsweredClose?: boolean })._ackAnsweredClose = true;
+export function ackAnsweredCloses(client: Client, on: boolean): void {
+  (client as unknown as { _ackAnsweredClose?: boolean })._ackAnsweredClose = on;
 }
 
 /** Subscribes to SSH_MSG_DEBUG messages a server sends to this client. */
