@@ -47,9 +47,12 @@ export function ensureOsUser(name: string, opts: { expire?: string; shell?: stri
   }
   // useradd leaves the password "!" (locked), and sshd without PAM refuses locked accounts
   // even for key logins; "*" means "no password" without the lock.
-  execFileSync('usermod', ['-p', '*', name]);
-  if (opts.expire !== undefined) execFileSync('usermod', ['--expiredate', opts.expire, name]);
-  if (opts.shell !== undefined) execFileSync('usermod', ['--shell', opts.shell, name]);
+  execFileSync('usermod', [
+    '-p', '*',
+    ...(opts.expire === undefined ? [] : ['--expiredate', opts.expire]),
+    ...(opts.shell === undefined ? [] : ['--shell', opts.shell]),
+    name,
+  ]);
   const fields = execFileSync('getent', ['passwd', name], { encoding: 'utf8' }).trim().split(':');
   return { name, uid: Number(fields[2]), gid: Number(fields[3]), home: fields[5] ?? `/home/${name}` };
 }
