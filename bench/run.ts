@@ -129,13 +129,13 @@ async function tunnelFigures(ctx: Context, pairing: Pairing, result: PairingResu
   // Warm first, as the transfers are: the server and client were started for this pairing, and
   // a long-lived one has its connection path compiled by the JIT already. The first
   // COLD_CONNS of the warm-up are a figure of their own, what the first users of a just
-  // started node or client see; the rest are untimed.
+  // started node or client see; the rest are untimed. Raw TCP has nothing just started.
   if (opts.warmConns > 0) {
     const cold = Math.min(opts.warmConns, COLD_CONNS);
     progress.line(`${tag}: ${opts.warmConns} warm-up connections (the first ${cold} timed)`);
     await attempt(ctx, `${tag} warm-up connections`, async () => {
       const first = await connectionRate(port, ctx.pattern, cold, opts.connConcurrency);
-      record(result, 'connRateCold', first.perSecond);
+      if (server) record(result, 'connRateCold', first.perSecond);
       const rest = opts.warmConns > cold ? await connectionRate(port, ctx.pattern, opts.warmConns - cold, opts.connConcurrency) : undefined;
       const failed = first.failed + (rest?.failed ?? 0);
       if (failed > 0) ctx.problems.push(`${tag}: ${failed} of ${opts.warmConns} warm-up connections failed: ${[...first.errors, ...(rest?.errors ?? [])].slice(0, 5).join('; ')}`);
