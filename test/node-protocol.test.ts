@@ -14,6 +14,7 @@ import { loadIdentity } from '../src/client/identity';
 import { certifiedKey, offerKeyOnce } from '../src/protocol/ssh2-ext';
 import { TestCluster, roleYaml, type Credentials } from './helpers/cluster';
 import { canConnect, eventually } from './helpers/process';
+import { MSG, sendRaw, sshString, u32 } from './helpers/raw';
 import { ensureOpenSSH, ensureOsUser, type TestOsUser } from './helpers/system';
 
 function connect(port: number, login: string, key: ParsedKey): Promise<Client> {
@@ -30,23 +31,9 @@ const forwardIn = (c: Client, bind: string, port: number) =>
 const unforwardIn = (c: Client, bind: string, port: number) =>
   new Promise<void>((resolve, reject) => c.unforwardIn(bind, port, (err) => (err ? reject(err) : resolve())));
 
-/** Sends a GLOBAL_REQUEST whose payload the test writes byte by byte (ssh2 internals). */
+/** Sends a GLOBAL_REQUEST (want_reply) whose payload the test writes byte by byte. */
 function sendRawGlobalRequest(c: Client, name: string, payload: Buffer): void {
-  const proto = (c as unknown as { _protocol: { _packetRW: { write: { allocStart: number; alloc(n: number): Buffer; finalize(p: Buffer): Buffer } } } })._protocol;
-  const nameBuf = Buffer.from(name);
-  const body = Buffer.concat([Buffer.from([80]), u32(nameBuf.length), nameBuf, Buffer.from([1]), payload]);
-  const w = proto._packetRW.write;
-  const packet = w.alloc(body.length);
-  body.copy(packet, w.allocStart);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { sendPacket } = require('ssh2/lib/protocol/utils') as { sendPacket(p: unknown, b: Buffer): void };
-  sendPacket(proto, w.finalize(packet));
-}
-
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
-  return b;
+  sendRaw(c, MSG.GLOBAL_REQUEST, sshString(name), Buffer.from([1]), payload);
 }
 
 describe('the node at the protocol level', () => {

@@ -94,7 +94,11 @@ export function handleConnection(deps: NodeDeps, client: Connection, socket: net
     });
 
     client.on('tcpip', (accept, reject, info: TcpipRequestInfo) => {
-      handleDirectTcpip(deps, who, scope, access, accept, reject, info).catch(failed('direct-tcpip'));
+      handleDirectTcpip(deps, who, scope, access, accept, reject, info).catch((err: unknown) => {
+        failed('direct-tcpip')(err);
+        // Every open gets its answer; a no-op if it was accepted already.
+        rejectChannel(reject, OpenFailure.CONNECT_FAILED, 'internal error');
+      });
     });
 
     client.on('openssh.streamlocal', (_accept, reject) => {

@@ -45,6 +45,8 @@ export class RemoteForwards {
   readonly #forwards = new Map<string, Forward>();
   /** Forwards granted or being bound: the cap counts requests in flight too. */
   #pending = 0;
+  /** Forward requests not yet answered, which a cancel waits for. */
+  readonly #requests = new Set<Promise<void>>();
 
   constructor(ctx: ForwardingContext) {
     this.#ctx = ctx;
@@ -54,7 +56,39 @@ export class RemoteForwards {
     return this.#forwards.size;
   }
 
-  async handleTcpipForward(reply: Reply, bindAddress: string, port: number): Promise<void> {
+  handleTcpipForward(reply: Reply, bindAddress: string, port: number): Promise<void> {
+    return this.#inFlight(this.#tcpipForward(reply, bindAddress, port));
+  }
+
+  /**
+   * A cancel sent right behind its forward (pipelined, as a script may) finds it: it waits for
+   * the forwards already in flight to settle, as sshd, which handles requests one at a time.
+   */
+  handleCancelTcpipForward(reply: Reply, bindAddress: string, port: number): void {
+    void this.#afterInFlight(() => this.#cancel(reply, key('tcp', bindAddress, port), `${bindAddress}:${port}`));
+  }
+
+  handleStreamlocalForward(reply: Reply, socketPath: string): Promise<void> {
+    return this.#inFlight(this.#streamlocalForward(reply, socketPath));
+  }
+
+  handleCancelStreamlocalForward(reply: Reply, socketPath: string): void {
+    void this.#afterInFlight(() => this.#cancel(reply, key('unix', socketPath, 0), socketPath));
+  }
+
+  #inFlight(request: Promise<void>): Promise<void> {
+    this.#requests.add(request);
+    const done = () => { this.#requests.delete(request); };
+    request.then(done, done);
+    return request;
+  }
+
+  async #afterInFlight(step: () => void): Promise<void> {
+    await Promise.allSettled([...this.#requests]);
+    step();
+  }
+
+  async #tcpipForward(reply: Reply, bindAddress: string, port: number): Promise<void> {
     const { identity } = this.#ctx;
     const fields = { bind_address: bindAddress, requested_port: port };
     const access = await this.#ctx.access();
@@ -101,11 +135,7 @@ export class RemoteForwards {
     }
   }
 
-  handleCancelTcpipForward(reply: Reply, bindAddress: string, port: number): void {
-    this.#cancel(reply, key('tcp', bindAddress, port), `${bindAddress}:${port}`);
-  }
-
-  async handleStreamlocalForward(reply: Reply, socketPath: string): Promise<void> {
+  async #streamlocalForward(reply: Reply, socketPath: string): Promise<void> {
     const { identity } = this.#ctx;
     const fields = { socket_path: socketPath };
     const access = await this.#ctx.access();
@@ -134,10 +164,6 @@ export class RemoteForwards {
     } finally {
       this.#pending -= 1;
     }
-  }
-
-  handleCancelStreamlocalForward(reply: Reply, socketPath: string): void {
-    this.#cancel(reply, key('unix', socketPath, 0), socketPath);
   }
 
   #register(forward: Forward, addresses: unknown[]): Tunnel {

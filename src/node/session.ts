@@ -1,7 +1,7 @@
 // Session channels: exec and shell, with a PTY when asked, running as the login's OS user
 // with its groups. Exit status and signals go back to the client as sshd sends them.
 
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import type { Connection, ServerChannel, Session } from 'ssh2';
@@ -9,7 +9,7 @@ import * as pty from 'node-pty';
 import type { Scope } from '../scope';
 import type { Access } from '../policy/access';
 import { authorizePty } from '../policy/authorize';
-import { sendDebug } from '../protocol/ssh2-ext';
+import { onOtherSessionRequest, sendDebug } from '../protocol/ssh2-ext';
 import type { Identity } from './authenticate';
 import type { NodeAudit } from './audit';
 import { asUser } from './osuser';
@@ -44,14 +44,31 @@ export function handleSession(ctx: SessionContext, session: Session): void {
   let resize: ((cols: number, rows: number) => void) | undefined;
   let signal: ((name: string) => void) | undefined;
 
-  // Requests on a channel are answered in order: the PTY decision is asynchronous, and the
-  // exec that follows it must see its outcome.
+  // Requests on a channel are answered in order (RFC 4254 5.4): the PTY decision is
+  // asynchronous, and what follows it waits. A step with nothing ahead of it runs at once, so
+  // that an exec answers before a request sent after it.
   let queue: Promise<void> = Promise.resolve();
+  let waiting = 0;
+  const failed = (err: unknown) => ctx.audit.emit({ type: 'session.error', success: false, message: String(err) }, ctx.identity);
   const inOrder = (step: () => void | Promise<void>) => {
-    queue = queue.then(step).catch((err: unknown) => ctx.audit.emit({ type: 'session.error', success: false, message: String(err) }, ctx.identity));
+    let result: void | Promise<void>;
+    if (waiting === 0) {
+      try {
+        result = step();
+      } catch (err) {
+        failed(err);
+        return;
+      }
+      if (!(result instanceof Promise)) return;
+    } else {
+      result = queue.then(step);
+    }
+    waiting += 1;
+    queue = result.catch(failed).finally(() => { waiting -= 1; });
   };
   session.on('pty', (accept, reject, info) => {
     inOrder(async () => {
+      if (started) return reject?.();
       const decision = authorizePty(await ctx.access(), ctx.identity.permitPty);
       if (!decision.allow) {
         ctx.audit.refusal('session.pty', decision, ctx.identity);
@@ -64,16 +81,18 @@ export function handleSession(ctx: SessionContext, session: Session): void {
     });
   });
   session.on('window-change', (accept, _reject, info) => {
-    if (ptyRequest) {
-      ptyRequest.cols = info.cols;
-      ptyRequest.rows = info.rows;
-    }
-    resize?.(info.cols, info.rows);
-    accept?.();
+    inOrder(() => {
+      if (ptyRequest) {
+        ptyRequest.cols = info.cols;
+        ptyRequest.rows = info.rows;
+      }
+      resize?.(info.cols, info.rows);
+      accept?.();
+    });
   });
   session.on('env', (accept, reject, info) => {
     inOrder(() => {
-      if (ACCEPT_ENV.test(info.key) && !started) {
+      if (ACCEPT_ENV.test(info.key) && !started && !info.val.includes('\0')) {
         env[info.key] = info.val;
         accept?.();
       } else {
@@ -82,15 +101,23 @@ export function handleSession(ctx: SessionContext, session: Session): void {
     });
   });
   session.on('signal', (accept, reject, info) => {
-    if (signal && SIGNALS.has(info.name)) {
-      signal(info.name);
-      accept?.();
-    } else {
-      reject?.();
-    }
+    inOrder(() => {
+      if (signal && SIGNALS.has(info.name)) {
+        signal(info.name);
+        accept?.();
+      } else {
+        reject?.();
+      }
+    });
   });
-  const start = (command: string | undefined, channel: ServerChannel) => {
+  // Subsystems, x11, agent forwarding, keepalive@openssh.com and the rest: refused, in turn.
+  session.on('subsystem', (_accept, reject) => inOrder(() => reject?.()));
+  onOtherSessionRequest(session, (reject) => inOrder(() => reject?.()));
+  const start = (command: string | undefined, accept: () => ServerChannel | undefined) => {
     started = true;
+    // No channel when the client closed the session before this step ran.
+    const channel = accept();
+    if (!channel) return;
     const controls = run(ctx, scope, channel, command, env, ptyRequest);
     resize = controls.resize;
     signal = controls.signal;
@@ -98,16 +125,23 @@ export function handleSession(ctx: SessionContext, session: Session): void {
   session.on('exec', (accept, reject, info) => {
     inOrder(() => {
       if (started) return reject?.();
-      start(info.command, accept());
+      if (info.command.includes('\0')) {
+        // A command line cannot hold a NUL (sshd refuses the message); refused before it is
+        // accepted, rather than accepted and never run.
+        const message = 'the command contains a NUL byte';
+        ctx.audit.emit({ type: 'session.start', success: false, code: 'bad_request', message }, ctx.identity);
+        sendDebug(ctx.client, message);
+        return reject?.();
+      }
+      start(info.command, accept);
     });
   });
   session.on('shell', (accept, reject) => {
     inOrder(() => {
       if (started) return reject?.();
-      start(undefined, accept());
+      start(undefined, accept);
     });
   });
-  session.on('subsystem', (_accept, reject) => reject?.());
   session.on('close', () => void scope.close());
 }
 
@@ -182,7 +216,14 @@ function run(
     };
   }
 
-  const child = spawn(file, args, { cwd: existingDir(cwd), env, stdio: ['pipe', 'pipe', 'pipe'] });
+  let child: ChildProcessWithoutNullStreams;
+  try {
+    child = spawn(file, args, { cwd: existingDir(cwd), env, stdio: ['pipe', 'pipe', 'pipe'] });
+  } catch (err) {
+    channel.stderr.write(`ferry: cannot run the command: ${String(err)}\n`);
+    finish(127, null);
+    return { resize: () => {}, signal: () => {} };
+  }
   child.stdout.pipe(channel, { end: false });
   child.stderr.pipe(channel.stderr, { end: false });
   channel.pipe(child.stdin);

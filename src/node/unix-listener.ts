@@ -66,7 +66,9 @@ export function listenUnixAsUser(user: OsUser, socketPath: string): Promise<Unix
         finish(new UnixBindError(msg.code ?? 'EIO', msg.message ?? 'bind failed'));
       }
     });
-    child.on('exit', (code) => {
+    // 'close', not 'exit': the helper exits as soon as it has sent the socket, and 'exit' can
+    // come before that message does. 'close' waits for the IPC channel too.
+    child.on('close', (code) => {
       if (!settled) finish(new UnixBindError('EIO', `socket helper exited with ${code}: ${stderr.trim()}`));
     });
   });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseRole } from '../auth/roles';
 import { resolveAccess } from './access';
-import { authorizeLogin, authorizeTcpipForward, authorizeStreamlocalForward, type TcpipForwardRequest } from './authorize';
+import { MAX_SOCKET_PATH, authorizeDirectTcpip, authorizeLogin, authorizeTcpipForward, authorizeStreamlocalForward, type TcpipForwardRequest } from './authorize';
 
 function role(name: string, remote: Record<string, unknown>, extra: { local?: boolean; logins?: string[]; deny?: string[] } = {}) {
   return parseRole(JSON.stringify({
@@ -62,6 +62,19 @@ describe('authorizeStreamlocalForward', () => {
     const rel = authorizeStreamlocalForward(on, 'x.sock', 0, true);
     assert.equal(rel.allow ? '' : rel.code, 'path_not_allowed');
   });
+
+  it('refuses a path longer than sun_path holds, counted in bytes, and one with a NUL', () => {
+    const on = resolveAccess([role('a', { enabled: true })], []);
+    const fits = `/tmp/${'x'.repeat(MAX_SOCKET_PATH - 5)}`;
+    assert.equal(Buffer.byteLength(fits), MAX_SOCKET_PATH);
+    assert.equal(authorizeStreamlocalForward(on, fits, 0, true).allow, true);
+    const long = authorizeStreamlocalForward(on, `${fits}x`, 0, true);
+    assert.match(long.allow ? '' : long.message, /too long \(108 bytes, at most 107\)/);
+    const wide = authorizeStreamlocalForward(on, `/tmp/${'é'.repeat(52)}`, 0, true); // 5 + 104 bytes
+    assert.equal(wide.allow ? '' : wide.code, 'path_not_allowed');
+    const nul = authorizeStreamlocalForward(on, '/tmp/a\0b', 0, true);
+    assert.match(nul.allow ? '' : nul.message, /NUL/);
+  });
 });
 
 describe('authorizeLogin', () => {
@@ -71,5 +84,14 @@ describe('authorizeLogin', () => {
     const root = authorizeLogin(access, 'root');
     assert.equal(root.allow ? '' : root.code, 'login_denied');
     assert.equal(authorizeLogin(access, 'mallory').allow, false);
+  });
+});
+
+describe('authorizeDirectTcpip', () => {
+  it('refuses a port above 65535 before anything dials it', () => {
+    const on = resolveAccess([role('a', { enabled: true })], []);
+    assert.equal(authorizeDirectTcpip(on, true, '127.0.0.1', 65535).allow, true);
+    const d = authorizeDirectTcpip(on, true, '127.0.0.1', 65536);
+    assert.equal(d.allow ? '' : d.code, 'port_out_of_range');
   });
 });

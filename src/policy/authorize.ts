@@ -27,6 +27,7 @@ export function authorizeDirectTcpip(access: Access, certPermitsForwarding: bool
   const what = `local forward to ${host}:${port}`;
   if (!certPermitsForwarding) return deny('certificate_denied', 'port forwarding is disabled by your certificate', `${what}: the certificate has no permit-port-forwarding extension`);
   if (!access.localForwarding.allowed) return deny('denied_by_role', 'local port forwarding is not allowed for you', `${what}: ${access.localForwarding.reason}`);
+  if (port > 65535) return deny('port_out_of_range', `port ${port} is out of range (0-65535)`, `${what}: port above 65535`);
   return ALLOW;
 }
 
@@ -63,6 +64,9 @@ export function authorizeTcpipForward(access: Access, req: TcpipForwardRequest):
   return ALLOW;
 }
 
+/** The longest unix socket path Linux binds: sun_path is 108 bytes, NUL included. */
+export const MAX_SOCKET_PATH = 107;
+
 export function authorizeStreamlocalForward(access: Access, socketPath: string, activeForwards: number, certPermitsForwarding: boolean): Decision {
   const what = `unix socket ${socketPath}`;
   if (!certPermitsForwarding) return deny('certificate_denied', 'port forwarding is disabled by your certificate', `${what}: the certificate has no permit-port-forwarding extension`);
@@ -71,5 +75,10 @@ export function authorizeStreamlocalForward(access: Access, socketPath: string, 
     return deny('cap_reached', `remote forward limit reached (${access.maxForwards} per connection)`, `${what}: already holding ${activeForwards} of max_forwards ${access.maxForwards}`);
   }
   if (!socketPath.startsWith('/')) return deny('path_not_allowed', `socket path "${socketPath}" must be absolute`, `${what}: relative path`);
+  // sun_path holds 108 bytes with the NUL; a longer path was cut short by the bind, leaving a
+  // socket under another name. sshd refuses it too.
+  const bytes = Buffer.byteLength(socketPath);
+  if (bytes > MAX_SOCKET_PATH) return deny('path_not_allowed', `socket path is too long (${bytes} bytes, at most ${MAX_SOCKET_PATH})`, `${what}: path longer than ${MAX_SOCKET_PATH} bytes`);
+  if (socketPath.includes('\0')) return deny('path_not_allowed', 'socket path contains a NUL byte', `${what}: NUL byte in path`);
   return ALLOW;
 }

@@ -2,7 +2,7 @@
 // both directions and channel-open refusals that carry a reason code and text. Kept here so
 // that nothing else reaches into ssh2's internals.
 
-import type { AnyAuthMethod, AuthHandlerMiddleware, Client, Connection, ParsedKey } from 'ssh2';
+import type { AnyAuthMethod, AuthHandlerMiddleware, Client, Connection, ParsedKey, Session } from 'ssh2';
 import { ValidationError } from '../errors';
 import { isCertificateKeyType, parseAuthorizedKeyLine, parseCertificate } from '../auth/sshcert';
 import type { OpenFailureReason } from '../errors';
@@ -15,6 +15,14 @@ interface PatchedProtocol {
 export function sendDebug(conn: Connection, message: string): void {
   const proto = (conn as unknown as { _protocol?: PatchedProtocol })._protocol;
   proto?.sendDebug(message, true);
+}
+
+/**
+ * Session requests that no other listener takes (keepalive@openssh.com, x11-req, ...): Ferry's
+ * patch hands them here instead of refusing them at once, ahead of replies still pending.
+ */
+export function onOtherSessionRequest(session: Session, listener: (reject: (() => void) | undefined, type: string) => void): void {
+  (session as unknown as NodeJS.EventEmitter).on('request', (_accept: unknown, reject: (() => void) | undefined, type: string) => listener(reject, type));
 }
 
 /** ssh2's channel reject callback, which Ferry's patch extends with a reason and text. */

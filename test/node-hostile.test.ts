@@ -1,0 +1,290 @@
+// Clients that send what a well-behaved one would not, against ferryd as its own process (so
+// that a crash or a hung event loop shows as such): each test attacks, then checks that the
+// daemon is alive and that another user's tunnel still carries traffic. Found by fuzzing the
+// node; each case here once crashed, hung or bloated the whole node, or left a request unanswered.
+
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { Client, type ParsedKey } from 'ssh2';
+import { loadIdentity } from '../src/client/identity';
+import { NODE_FLAGS } from '../src/cli/node-flags';
+import { offerKeyOnce } from '../src/protocol/ssh2-ext';
+import { roleYaml } from './helpers/cluster';
+import { canConnect, echoServer, eventually, roundTrip, start, type Running } from './helpers/process';
+import { RawChannels, sshString, u32 } from './helpers/raw';
+import { SSH, ensureOpenSSH, ensureOsUser, type TestOsUser } from './helpers/system';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const bin = (name: string) => path.join(ROOT, 'bin', name);
+
+function connect(port: number, login: string, key: ParsedKey): Promise<Client> {
+  return new Promise((resolve, reject) => {
+    const c = new Client();
+    c.once('ready', () => resolve(c));
+    c.once('error', reject);
+    c.connect({ host: '127.0.0.1', port, username: login, strictVendor: false, readyTimeout: 5000, authHandler: offerKeyOnce(login, key) });
+  });
+}
+
+const forwardIn = (c: Client, bind: string, port: number) =>
+  new Promise<number>((resolve, reject) => c.forwardIn(bind, port, (err, real) => (err ? reject(err) : resolve(real))));
+const closed = (c: Client) => new Promise<void>((resolve) => c.once('close', () => resolve()));
+const text = (chunks: Buffer[]) => Buffer.concat(chunks).toString();
+
+describe('the node against hostile clients', () => {
+  let dir: string;
+  let daemon: Running;
+  let port: number;
+  let dev: TestOsUser;
+  let key: ParsedKey;
+  let keyFile: string;
+  let echo: Awaited<ReturnType<typeof echoServer>>;
+  let bystander: Client;
+  let bystanderPort: number;
+  /** Where the login may create unix sockets. */
+  let sockDir: string;
+
+  before(async () => {
+    ensureOpenSSH();
+    dev = ensureOsUser('ferry-dev');
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-hostile-'));
+    fs.chmodSync(dir, 0o755);
+    const config = path.join(dir, 'ferry.yaml');
+    fs.writeFileSync(config, `version: v1\nferry:\n  data_dir: ${path.join(dir, 'data')}\n  node_name: hostile\nauth_service:\n  listen_addr: 127.0.0.1:0\nssh_service:\n  listen_addr: 127.0.0.1:0\n`);
+    daemon = start(process.execPath, [...NODE_FLAGS, bin('ferryd'), 'start', '--config', config], { cwd: dir });
+    port = Number((await daemon.waitFor(/ssh node\s+127\.0\.0\.1:(\d+)/))[1]);
+    const ctl = (...args: string[]) => execFileSync(process.execPath, [...NODE_FLAGS, bin('ferryctl'), '--config', config, ...args], { encoding: 'utf8' });
+    const role = path.join(dir, 'role.yaml');
+    fs.writeFileSync(role, roleYaml('dev', { logins: [dev.name], permitListen: ['*:1024-65535', '*:0'], unixSockets: true, maxForwards: 64 }));
+    ctl('roles', 'create', '-f', role);
+    ctl('users', 'add', 'mallory', '--logins', dev.name, '--roles', 'dev');
+    keyFile = path.join(dir, 'key');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', keyFile]);
+    ctl('auth', 'sign', '--user', 'mallory', '--pubkey', `${keyFile}.pub`, '--out', `${keyFile}-cert.pub`);
+    key = loadIdentity(keyFile, undefined).key;
+    sockDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-socks-'));
+    fs.chmodSync(sockDir, 0o777);
+    // Another user's tunnel to an echo server, which every test checks afterwards.
+    echo = await echoServer();
+    bystander = await connect(port, dev.name, key);
+    bystander.on('tcp connection', (_info, accept) => {
+      const channel = accept();
+      const socket = net.connect(echo.port, '127.0.0.1', () => { channel.pipe(socket).pipe(channel); });
+    });
+    bystanderPort = await forwardIn(bystander, '127.0.0.1', 0);
+  });
+
+  after(async () => {
+    bystander?.end();
+    await echo?.close();
+    daemon?.kill('SIGTERM');
+    await daemon?.exited().catch(() => undefined);
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(sockDir, { recursive: true, force: true });
+  });
+
+  /** The daemon is up, answers a new login, and the bystander's tunnel carries bytes both ways. */
+  async function assertNodeHealthy(): Promise<void> {
+    assert.equal(daemon.child.exitCode, null, `ferryd exited:\n${daemon.output()}`);
+    const payload = Buffer.from('still serving everyone else');
+    assert.equal((await roundTrip(bystanderPort, payload, payload.length + 5)).toString(), `echo:${payload.toString()}`);
+    const fresh = await connect(port, dev.name, key);
+    fresh.end();
+  }
+
+  /** An authenticated client with raw channels; its errors (the node ending it) are expected. */
+  async function attacker(): Promise<{ c: Client; raw: RawChannels }> {
+    const c = await connect(port, dev.name, key);
+    c.on('error', () => {});
+    return { c, raw: new RawChannels(c) };
+  }
+
+  async function openSession(raw: RawChannels, opts: { maxPacket?: number } = {}): Promise<number> {
+    const id = raw.open('session', opts);
+    await eventually('session channel confirmed', () => raw.get(id).server !== undefined);
+    return id;
+  }
+
+  it('runs a command whose EOF came in the same read as its exec, with no input, as sshd does', async () => {
+    const { c, raw } = await attacker();
+    try {
+      const id = await openSession(raw);
+      // Both leave in one write: the node parses the EOF before it handles the exec.
+      raw.request(id, 'exec', true, sshString('cat; echo done'));
+      raw.eof(id);
+      const ch = raw.get(id);
+      await eventually('the channel closes', () => ch.closed, 10_000);
+      assert.deepEqual(ch.replies, ['S']);
+      assert.equal(text(ch.data), 'done\n');
+      const status = ch.requests.find((r) => r.type === 'exit-status');
+      assert.deepEqual(status?.data, 0);
+    } finally {
+      c.end();
+    }
+    await assertNodeHealthy();
+  });
+
+  it('survives a session closed right behind its exec', async () => {
+    const { c, raw } = await attacker();
+    try {
+      const id = await openSession(raw);
+      raw.request(id, 'exec', true, sshString('sleep 0.3; echo late'));
+      raw.close(id);
+      await eventually('the node closes its side', () => raw.get(id).closed);
+      await new Promise((r) => setTimeout(r, 800)); // past the command's end, where the crash was
+    } finally {
+      c.end();
+    }
+    await assertNodeHealthy();
+  });
+
+  it('runs `ssh host cmd </dev/null` from stock OpenSSH every time', async () => {
+    const args = ['-F', '/dev/null', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'IdentitiesOnly=yes', '-o', 'LogLevel=ERROR', '-i', keyFile, '-o', `CertificateFile=${keyFile}-cert.pub`, '-p', String(port), `${dev.name}@127.0.0.1`, 'echo hi'];
+    for (let i = 0; i < 8; i++) {
+      // execFile gives the child no stdin (/dev/null): ssh sends its EOF at once.
+      const { stdout } = await promisify(execFile)(SSH, args, { encoding: 'utf8', timeout: 10_000 });
+      assert.equal(stdout, 'hi\n', `attempt ${i + 1}`);
+    }
+    await assertNodeHealthy();
+  });
+
+  it('sends nothing on a channel whose maximum packet size is 0, and keeps serving', async () => {
+    const { c, raw } = await attacker();
+    try {
+      const id = await openSession(raw, { maxPacket: 0 });
+      raw.request(id, 'exec', true, sshString('echo hi'));
+      await eventually('exec answered', () => raw.get(id).replies.length === 1);
+      await assertNodeHealthy();
+      assert.equal(raw.get(id).data.length, 0);
+    } finally {
+      c.end();
+    }
+  });
+
+  it('ends a connection that sends past its channel window instead of buffering it', async () => {
+    const { c, raw } = await attacker();
+    const gone = closed(c);
+    const id = await openSession(raw);
+    raw.request(id, 'exec', true, sshString('sleep 30')); // never reads its input
+    await eventually('exec answered', () => raw.get(id).replies.length === 1);
+    const chunk = Buffer.alloc(32_000, 0x61);
+    let hungUp = false;
+    void gone.then(() => { hungUp = true; });
+    // The window (2 MiB, and what the node added while the command's pipe took some), then 10 %
+    // of grace as OpenSSH allows, then the node hangs up. It used to buffer all 64 MiB.
+    for (let sent = 0; sent < 64 * 1024 * 1024 && !hungUp; sent += chunk.length) {
+      raw.data(id, chunk);
+      if (sent % (1024 * 1024) < chunk.length) await new Promise((r) => setTimeout(r, 10));
+    }
+    await eventually('the node hangs up', () => hungUp);
+    await assertNodeHealthy();
+  });
+
+  it('answers channel requests after the command started and after the client EOF', async () => {
+    const { c, raw } = await attacker();
+    try {
+      const id = await openSession(raw);
+      raw.request(id, 'exec', true, sshString('sleep 5'));
+      raw.request(id, 'keepalive@openssh.com', true);
+      raw.request(id, 'exec', true, sshString('echo second'));
+      raw.request(id, 'env', true, Buffer.concat([sshString('LANG'), sshString('C')]));
+      raw.request(id, 'pty-req', true, Buffer.concat([sshString('xterm'), u32(80), u32(24), u32(0), u32(0), sshString(Buffer.from([0]))]));
+      raw.eof(id);
+      raw.request(id, 'signal', true, sshString('TERM'));
+      const ch = raw.get(id);
+      await eventually('all six answered', () => ch.replies.length === 6);
+      assert.deepEqual(ch.replies, ['S', 'F', 'F', 'F', 'F', 'S']);
+      await eventually('the command ends by the signal', () => ch.closed, 5000);
+      assert.deepEqual(ch.requests.find((r) => r.type === 'exit-signal')?.data, { signal: 'TERM', coreDumped: false, errorMessage: '' });
+      // Behind a PTY request, which the node decides asynchronously, the order holds too.
+      const second = await openSession(raw);
+      raw.request(second, 'pty-req', true, Buffer.concat([sshString('xterm'), u32(80), u32(24), u32(0), u32(0), sshString(Buffer.from([0]))]));
+      raw.request(second, 'exec', true, sshString('true'));
+      raw.request(second, 'keepalive@openssh.com', true);
+      await eventually('all three answered', () => raw.get(second).replies.length === 3);
+      assert.deepEqual(raw.get(second).replies, ['S', 'S', 'F']);
+    } finally {
+      c.end();
+    }
+  });
+
+  it('refuses an exec or env value holding a NUL byte instead of accepting it and never running it', async () => {
+    const { c, raw } = await attacker();
+    try {
+      const id = await openSession(raw);
+      raw.request(id, 'env', true, Buffer.concat([sshString('LANG'), sshString('C\0x')]));
+      raw.request(id, 'exec', true, sshString('echo a\0b'));
+      raw.request(id, 'exec', true, sshString('echo ok'));
+      const ch = raw.get(id);
+      await eventually('the channel closes', () => ch.closed, 5000);
+      assert.deepEqual(ch.replies, ['F', 'F', 'S']);
+      assert.equal(text(ch.data), 'ok\n');
+    } finally {
+      c.end();
+    }
+  });
+
+  it('answers a direct-tcpip open to a port above 65535 with a refusal', async () => {
+    const { c, raw } = await attacker();
+    try {
+      const id = raw.open('direct-tcpip', { extra: Buffer.concat([sshString('127.0.0.1'), u32(65536), sshString('127.0.0.1'), u32(5555)]) });
+      await eventually('open answered', () => raw.get(id).openFailure !== undefined || raw.get(id).server !== undefined);
+      assert.match(raw.get(id).openFailure?.description ?? '', /port 65536 is out of range/);
+    } finally {
+      c.end();
+    }
+    await assertNodeHealthy();
+  });
+
+  it('finds a forward that a pipelined cancel names, as sshd handles requests in order', async () => {
+    const c = await connect(port, dev.name, key);
+    try {
+      const free = await new Promise<number>((resolve) => {
+        const s = net.createServer().listen(0, '127.0.0.1', () => {
+          const p = (s.address() as { port: number }).port;
+          s.close(() => resolve(p));
+        });
+      });
+      const results: string[] = [];
+      const reply = (what: string, resolve: () => void) => (err: Error | null | undefined) => { results.push(err ? `${what} ${err.message}` : `${what} ok`); resolve(); };
+      const fwd = new Promise<void>((resolve) => c.forwardIn('127.0.0.1', free, reply('forward', resolve)));
+      const cancel = new Promise<void>((resolve) => c.unforwardIn('127.0.0.1', free, reply('cancel', resolve)));
+      await Promise.all([fwd, cancel]);
+      assert.deepEqual(results, ['forward ok', 'cancel ok']);
+      assert.equal(await canConnect(free), false);
+    } finally {
+      c.end();
+    }
+  });
+
+  it('refuses a unix socket path too long for sun_path instead of binding a shortened one', async () => {
+    const c = await connect(port, dev.name, key);
+    const long = path.join(sockDir, 'x'.repeat(120 - sockDir.length));
+    try {
+      const err = await new Promise<Error | undefined>((resolve) => c.openssh_forwardInStreamLocal(long, (e) => resolve(e ?? undefined)));
+      assert.ok(err, 'refused');
+      assert.deepEqual(fs.readdirSync(sockDir), []);
+    } finally {
+      c.end();
+    }
+  });
+
+  it('grants every one of many unix-socket forwards requested at once, and removes them all', async () => {
+    const c = await connect(port, dev.name, key);
+    const n = 60; // max_forwards is 64
+    try {
+      const results = await Promise.all(Array.from({ length: n }, (_, i) =>
+        new Promise<string>((resolve) => c.openssh_forwardInStreamLocal(path.join(sockDir, `s${i}.sock`), (e) => resolve(e ? e.message : 'ok')))));
+      assert.deepEqual(results.filter((r) => r !== 'ok'), []);
+    } finally {
+      c.end();
+    }
+    await eventually('every socket removed', () => fs.readdirSync(sockDir).length === 0);
+  });
+});
