@@ -130,6 +130,45 @@ describe('the node against hostile clients', () => {
     await assertNodeHealthy();
   });
 
+  it('keeps input sent before the command started (ssh -tt with piped input)', async () => {
+    const { c, raw } = await attacker();
+    try {
+      const id = await openSession(raw);
+      // The PTY is decided asynchronously, so the exec's channel does not exist yet when the
+      // input arrives: it used to be dropped, and the command waited for it forever.
+      raw.request(id, 'pty-req', true, Buffer.concat([sshString('xterm'), u32(80), u32(24), u32(0), u32(0), sshString(Buffer.from([0]))]));
+      raw.request(id, 'exec', true, sshString('head -c 6 >/dev/null; echo got-it'));
+      raw.data(id, Buffer.from('hello\n'));
+      const ch = raw.get(id);
+      await eventually('the command ends', () => ch.closed, 5000);
+      assert.match(text(ch.data), /got-it/);
+      assert.deepEqual(ch.requests.find((r) => r.type === 'exit-status')?.data, 0);
+    } finally {
+      c.end();
+    }
+  });
+
+  it('sends each byte of output once when stdout and stderr wait for the window in turn', async () => {
+    const { c, raw } = await attacker();
+    try {
+      const id = raw.open('session', { window: 65536 });
+      await eventually('session channel confirmed', () => raw.get(id).server !== undefined);
+      raw.request(id, 'exec', true, sshString('head -c 100000 /dev/zero; sleep 1; head -c 1500000 /dev/zero >&2; sleep 1; echo done'));
+      const ch = raw.get(id);
+      const stdout = () => ch.data.reduce((n, b) => n + b.length, 0);
+      await eventually('stdout waits for the window', () => stdout() === 65536);
+      await new Promise((r) => setTimeout(r, 300));
+      raw.adjust(id, 1_000_000); // stdout resumes and finishes; a second later stderr stalls
+      await new Promise((r) => setTimeout(r, 1500));
+      raw.adjust(id, 4_000_000); // used to send the stdout chunk again
+      await eventually('the command ends', () => ch.closed, 5000);
+      assert.equal(stdout(), 100_005);
+      assert.equal(Buffer.concat(ch.data).subarray(100_000).toString(), 'done\n');
+    } finally {
+      c.end();
+    }
+  });
+
   it('survives a session closed right behind its exec', async () => {
     const { c, raw } = await attacker();
     try {
@@ -258,6 +297,14 @@ describe('the node against hostile clients', () => {
       await Promise.all([fwd, cancel]);
       assert.deepEqual(results, ['forward ok', 'cancel ok']);
       assert.equal(await canConnect(free), false);
+      // And the other way round: a port cancelled and asked for again, behind a slow request.
+      await new Promise<void>((resolve) => c.forwardIn('127.0.0.1', free, reply('hold', resolve)));
+      const slow = new Promise<void>((resolve) => c.openssh_forwardInStreamLocal(path.join(sockDir, 'slow.sock'), reply('unix', resolve)));
+      const again = new Promise<void>((resolve) => c.unforwardIn('127.0.0.1', free, reply('cancel', resolve)));
+      const rebind = new Promise<void>((resolve) => c.forwardIn('127.0.0.1', free, reply('forward', resolve)));
+      await Promise.all([slow, again, rebind]);
+      assert.deepEqual(results.slice(2), ['hold ok', 'unix ok', 'cancel ok', 'forward ok']);
+      assert.equal(await canConnect(free), true);
     } finally {
       c.end();
     }

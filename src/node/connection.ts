@@ -88,6 +88,12 @@ export function handleConnection(deps: NodeDeps, client: Connection, socket: net
     };
     const forwards = new RemoteForwards({ client, identity: who, scope, access, audit: deps.audit, tunnels: deps.tunnels });
     const failed = (what: string) => (err: unknown) => deps.log(`${who.user}@${peer.address}: ${what}: ${String(err)}`);
+    // A request that failed inside still gets its answer: ssh2 sends global replies in order,
+    // so one left unanswered would hold back every later one.
+    const unanswered = (what: string, reply: GlobalReply) => (err: unknown) => {
+      failed(what)(err);
+      reply.reject?.();
+    };
 
     client.on('session', (accept) => {
       handleSession({ client, identity: who, scope, access, audit: deps.audit, localAddress: local.address, localPort: local.port }, accept());
@@ -113,16 +119,16 @@ export function handleConnection(deps: NodeDeps, client: Connection, socket: net
       const data = info as { bindAddr?: string; bindPort?: number; socketPath?: string };
       switch (name) {
         case 'tcpip-forward':
-          forwards.handleTcpipForward(reply, data.bindAddr ?? '', data.bindPort ?? 0).catch(failed(name));
+          forwards.handleTcpipForward(reply, data.bindAddr ?? '', data.bindPort ?? 0).catch(unanswered(name, reply));
           break;
         case 'cancel-tcpip-forward':
-          forwards.handleCancelTcpipForward(reply, data.bindAddr ?? '', data.bindPort ?? 0);
+          forwards.handleCancelTcpipForward(reply, data.bindAddr ?? '', data.bindPort ?? 0).catch(unanswered(name, reply));
           break;
         case 'streamlocal-forward@openssh.com':
-          forwards.handleStreamlocalForward(reply, data.socketPath ?? '').catch(failed(name));
+          forwards.handleStreamlocalForward(reply, data.socketPath ?? '').catch(unanswered(name, reply));
           break;
         case 'cancel-streamlocal-forward@openssh.com':
-          forwards.handleCancelStreamlocalForward(reply, data.socketPath ?? '');
+          forwards.handleCancelStreamlocalForward(reply, data.socketPath ?? '').catch(unanswered(name, reply));
           break;
         default:
           reject?.();

@@ -45,8 +45,9 @@ export class RemoteForwards {
   readonly #forwards = new Map<string, Forward>();
   /** Forwards granted or being bound: the cap counts requests in flight too. */
   #pending = 0;
-  /** Forward requests not yet answered, which a cancel waits for. */
-  readonly #requests = new Set<Promise<void>>();
+  /** Forward and cancel requests not yet answered (see handleTcpipForward). */
+  readonly #forwarding = new Set<Promise<void>>();
+  readonly #cancelling = new Set<Promise<void>>();
 
   constructor(ctx: ForwardingContext) {
     this.#ctx = ctx;
@@ -56,36 +57,36 @@ export class RemoteForwards {
     return this.#forwards.size;
   }
 
+  // Forwards and cancels are handled in the order they came, where order matters, as sshd
+  // handles every request in turn: a cancel waits for the forwards and cancels before it (a
+  // cancel pipelined behind its forward finds it), a forward for the cancels before it (a port
+  // cancelled and asked for again gets bound again). Forwards alone still bind in parallel.
   handleTcpipForward(reply: Reply, bindAddress: string, port: number): Promise<void> {
-    return this.#inFlight(this.#tcpipForward(reply, bindAddress, port));
+    return this.#track(this.#forwarding, this.#after([...this.#cancelling], () => this.#tcpipForward(reply, bindAddress, port)));
   }
 
-  /**
-   * A cancel sent right behind its forward (pipelined, as a script may) finds it: it waits for
-   * the forwards already in flight to settle, as sshd, which handles requests one at a time.
-   */
-  handleCancelTcpipForward(reply: Reply, bindAddress: string, port: number): void {
-    void this.#afterInFlight(() => this.#cancel(reply, key('tcp', bindAddress, port), `${bindAddress}:${port}`));
+  handleCancelTcpipForward(reply: Reply, bindAddress: string, port: number): Promise<void> {
+    return this.#track(this.#cancelling, this.#after([...this.#forwarding, ...this.#cancelling], () => this.#cancel(reply, key('tcp', bindAddress, port), `${bindAddress}:${port}`)));
   }
 
   handleStreamlocalForward(reply: Reply, socketPath: string): Promise<void> {
-    return this.#inFlight(this.#streamlocalForward(reply, socketPath));
+    return this.#track(this.#forwarding, this.#after([...this.#cancelling], () => this.#streamlocalForward(reply, socketPath)));
   }
 
-  handleCancelStreamlocalForward(reply: Reply, socketPath: string): void {
-    void this.#afterInFlight(() => this.#cancel(reply, key('unix', socketPath, 0), socketPath));
+  handleCancelStreamlocalForward(reply: Reply, socketPath: string): Promise<void> {
+    return this.#track(this.#cancelling, this.#after([...this.#forwarding, ...this.#cancelling], () => this.#cancel(reply, key('unix', socketPath, 0), socketPath)));
   }
 
-  #inFlight(request: Promise<void>): Promise<void> {
-    this.#requests.add(request);
-    const done = () => { this.#requests.delete(request); };
+  #track(set: Set<Promise<void>>, request: Promise<void>): Promise<void> {
+    set.add(request);
+    const done = () => { set.delete(request); };
     request.then(done, done);
     return request;
   }
 
-  async #afterInFlight(step: () => void): Promise<void> {
-    await Promise.allSettled([...this.#requests]);
-    step();
+  async #after(earlier: Promise<void>[], step: () => void | Promise<void>): Promise<void> {
+    if (earlier.length > 0) await Promise.allSettled(earlier);
+    await step();
   }
 
   async #tcpipForward(reply: Reply, bindAddress: string, port: number): Promise<void> {

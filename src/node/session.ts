@@ -50,13 +50,18 @@ export function handleSession(ctx: SessionContext, session: Session): void {
   let queue: Promise<void> = Promise.resolve();
   let waiting = 0;
   const failed = (err: unknown) => ctx.audit.emit({ type: 'session.error', success: false, message: String(err) }, ctx.identity);
-  const inOrder = (step: () => void | Promise<void>) => {
+  // A step that fails inside is refused (a no-op if it had answered), so none goes unanswered.
+  const inOrder = (step: () => void | Promise<void>, reject: (() => void) | undefined) => {
+    const fail = (err: unknown) => {
+      failed(err);
+      reject?.();
+    };
     let result: void | Promise<void>;
     if (waiting === 0) {
       try {
         result = step();
       } catch (err) {
-        failed(err);
+        fail(err);
         return;
       }
       if (!(result instanceof Promise)) return;
@@ -64,7 +69,7 @@ export function handleSession(ctx: SessionContext, session: Session): void {
       result = queue.then(step);
     }
     waiting += 1;
-    queue = result.catch(failed).finally(() => { waiting -= 1; });
+    queue = result.catch(fail).finally(() => { waiting -= 1; });
   };
   session.on('pty', (accept, reject, info) => {
     inOrder(async () => {
@@ -78,7 +83,7 @@ export function handleSession(ctx: SessionContext, session: Session): void {
       }
       ptyRequest = { term: info.term || 'xterm', cols: info.cols || 80, rows: info.rows || 24 };
       accept?.();
-    });
+    }, reject);
   });
   session.on('window-change', (accept, _reject, info) => {
     inOrder(() => {
@@ -88,7 +93,7 @@ export function handleSession(ctx: SessionContext, session: Session): void {
       }
       resize?.(info.cols, info.rows);
       accept?.();
-    });
+    }, _reject);
   });
   session.on('env', (accept, reject, info) => {
     inOrder(() => {
@@ -98,7 +103,7 @@ export function handleSession(ctx: SessionContext, session: Session): void {
       } else {
         reject?.();
       }
-    });
+    }, reject);
   });
   session.on('signal', (accept, reject, info) => {
     inOrder(() => {
@@ -108,11 +113,11 @@ export function handleSession(ctx: SessionContext, session: Session): void {
       } else {
         reject?.();
       }
-    });
+    }, reject);
   });
   // Subsystems, x11, agent forwarding, keepalive@openssh.com and the rest: refused, in turn.
-  session.on('subsystem', (_accept, reject) => inOrder(() => reject?.()));
-  onOtherSessionRequest(session, (reject) => inOrder(() => reject?.()));
+  session.on('subsystem', (_accept, reject) => inOrder(() => reject?.(), reject));
+  onOtherSessionRequest(session, (reject) => inOrder(() => reject?.(), reject));
   const start = (command: string | undefined, accept: () => ServerChannel | undefined) => {
     started = true;
     // No channel when the client closed the session before this step ran.
@@ -134,13 +139,13 @@ export function handleSession(ctx: SessionContext, session: Session): void {
         return reject?.();
       }
       start(info.command, accept);
-    });
+    }, reject);
   });
   session.on('shell', (accept, reject) => {
     inOrder(() => {
       if (started) return reject?.();
       start(undefined, accept);
-    });
+    }, reject);
   });
   session.on('close', () => void scope.close());
 }

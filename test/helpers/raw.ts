@@ -19,6 +19,7 @@ const protocolOf = (c: Client) => (c as unknown as { _protocol: ProtocolInternal
 export const MSG = {
   GLOBAL_REQUEST: 80,
   CHANNEL_OPEN: 90,
+  CHANNEL_WINDOW_ADJUST: 93,
   CHANNEL_DATA: 94,
   CHANNEL_EOF: 96,
   CHANNEL_CLOSE: 97,
@@ -120,6 +121,10 @@ export class RawChannels {
 
   data(id: number, data: Buffer): void {
     sendRaw(this.#client, MSG.CHANNEL_DATA, u32(this.server(id)), sshString(data));
+  }
+
+  adjust(id: number, bytes: number): void {
+    sendRaw(this.#client, MSG.CHANNEL_WINDOW_ADJUST, u32(this.server(id)), u32(bytes));
   }
 
   eof(id: number): void {
