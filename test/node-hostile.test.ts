@@ -14,26 +14,17 @@ import { after, before, describe, it } from 'node:test';
 import { Client, type ParsedKey } from 'ssh2';
 import { loadIdentity } from '../src/client/identity';
 import { NODE_FLAGS } from '../src/cli/node-flags';
-import { offerKeyOnce } from '../src/protocol/ssh2-ext';
 import { roleYaml } from './helpers/cluster';
 import { canConnect, echoServer, eventually, roundTrip, start, type Running } from './helpers/process';
-import { RawChannels, sshString, u32 } from './helpers/raw';
+import { RawChannels, ptyRequest, sshString, u32 } from './helpers/raw';
+import { connect as connectWith, forwardIn } from './helpers/ssh2-client';
 import { SSH, ensureOpenSSH, ensureOsUser, type TestOsUser } from './helpers/system';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const bin = (name: string) => path.join(ROOT, 'bin', name);
 
-function connect(port: number, login: string, key: ParsedKey): Promise<Client> {
-  return new Promise((resolve, reject) => {
-    const c = new Client();
-    c.once('ready', () => resolve(c));
-    c.once('error', reject);
-    c.connect({ host: '127.0.0.1', port, username: login, strictVendor: false, readyTimeout: 5000, authHandler: offerKeyOnce(login, key) });
-  });
-}
-
-const forwardIn = (c: Client, bind: string, port: number) =>
-  new Promise<number>((resolve, reject) => c.forwardIn(bind, port, (err, real) => (err ? reject(err) : resolve(real))));
+/** Logs in, giving up after 5 s: a node that froze must fail the test, not hang it. */
+const connect = (port: number, login: string, key: ParsedKey) => connectWith(port, login, key, 5000);
 const closed = (c: Client) => new Promise<void>((resolve) => c.once('close', () => resolve()));
 const text = (chunks: Buffer[]) => Buffer.concat(chunks).toString();
 
@@ -136,7 +127,7 @@ describe('the node against hostile clients', () => {
       const id = await openSession(raw);
       // The PTY is decided asynchronously, so the exec's channel does not exist yet when the
       // input arrives: it used to be dropped, and the command waited for it forever.
-      raw.request(id, 'pty-req', true, Buffer.concat([sshString('xterm'), u32(80), u32(24), u32(0), u32(0), sshString(Buffer.from([0]))]));
+      raw.request(id, 'pty-req', true, ptyRequest());
       raw.request(id, 'exec', true, sshString('head -c 6 >/dev/null; echo got-it'));
       raw.data(id, Buffer.from('hello\n'));
       const ch = raw.get(id);
@@ -233,7 +224,7 @@ describe('the node against hostile clients', () => {
       raw.request(id, 'keepalive@openssh.com', true);
       raw.request(id, 'exec', true, sshString('echo second'));
       raw.request(id, 'env', true, Buffer.concat([sshString('LANG'), sshString('C')]));
-      raw.request(id, 'pty-req', true, Buffer.concat([sshString('xterm'), u32(80), u32(24), u32(0), u32(0), sshString(Buffer.from([0]))]));
+      raw.request(id, 'pty-req', true, ptyRequest());
       raw.eof(id);
       raw.request(id, 'signal', true, sshString('TERM'));
       const ch = raw.get(id);
@@ -243,7 +234,7 @@ describe('the node against hostile clients', () => {
       assert.deepEqual(ch.requests.find((r) => r.type === 'exit-signal')?.data, { signal: 'TERM', coreDumped: false, errorMessage: '' });
       // Behind a PTY request, which the node decides asynchronously, the order holds too.
       const second = await openSession(raw);
-      raw.request(second, 'pty-req', true, Buffer.concat([sshString('xterm'), u32(80), u32(24), u32(0), u32(0), sshString(Buffer.from([0]))]));
+      raw.request(second, 'pty-req', true, ptyRequest());
       raw.request(second, 'exec', true, sshString('true'));
       raw.request(second, 'keepalive@openssh.com', true);
       await eventually('all three answered', () => raw.get(second).replies.length === 3);

@@ -11,23 +11,13 @@ import { Client, type ParsedKey } from 'ssh2';
 import { signCertificate, ed25519PublicBlob, formatAuthorizedKeyLine, parseAuthorizedKeyLine } from '../src/auth/sshcert';
 import { newEd25519 } from '../src/auth/sshkey';
 import { loadIdentity } from '../src/client/identity';
-import { certifiedKey, offerKeyOnce } from '../src/protocol/ssh2-ext';
+import { certifiedKey } from '../src/protocol/ssh2-ext';
 import { TestCluster, roleYaml, type Credentials } from './helpers/cluster';
 import { canConnect, eventually } from './helpers/process';
 import { MSG, sendRaw, sshString, u32 } from './helpers/raw';
+import { connect, forwardIn } from './helpers/ssh2-client';
 import { ensureOpenSSH, ensureOsUser, type TestOsUser } from './helpers/system';
 
-function connect(port: number, login: string, key: ParsedKey): Promise<Client> {
-  return new Promise((resolve, reject) => {
-    const c = new Client();
-    c.once('ready', () => resolve(c));
-    c.once('error', reject);
-    c.connect({ host: '127.0.0.1', port, username: login, strictVendor: false, authHandler: offerKeyOnce(login, key) });
-  });
-}
-
-const forwardIn = (c: Client, bind: string, port: number) =>
-  new Promise<number>((resolve, reject) => c.forwardIn(bind, port, (err, real) => (err ? reject(err) : resolve(real))));
 const unforwardIn = (c: Client, bind: string, port: number) =>
   new Promise<void>((resolve, reject) => c.unforwardIn(bind, port, (err) => (err ? reject(err) : resolve())));
 

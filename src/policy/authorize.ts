@@ -23,11 +23,16 @@ export function authorizePty(access: Access, certPermitsPty: boolean): Decision 
   return ALLOW;
 }
 
+/** SSH carries ports as uint32; anything above 65535 is refused by name. */
+function portOutOfRange(port: number, what: string): Decision {
+  return deny('port_out_of_range', `port ${port} is out of range (0-65535)`, `${what}: port above 65535`);
+}
+
 export function authorizeDirectTcpip(access: Access, certPermitsForwarding: boolean, host: string, port: number): Decision {
   const what = `local forward to ${host}:${port}`;
   if (!certPermitsForwarding) return deny('certificate_denied', 'port forwarding is disabled by your certificate', `${what}: the certificate has no permit-port-forwarding extension`);
   if (!access.localForwarding.allowed) return deny('denied_by_role', 'local port forwarding is not allowed for you', `${what}: ${access.localForwarding.reason}`);
-  if (port > 65535) return deny('port_out_of_range', `port ${port} is out of range (0-65535)`, `${what}: port above 65535`);
+  if (port > 65535) return portOutOfRange(port, what);
   return ALLOW;
 }
 
@@ -48,9 +53,7 @@ export function authorizeTcpipForward(access: Access, req: TcpipForwardRequest):
   if (!access.remoteForwarding.allowed) {
     return deny('denied_by_role', 'remote port forwarding is not allowed for you', `listen on ${where}: ${access.remoteForwarding.reason}`);
   }
-  if (req.port > 65535) {
-    return deny('port_out_of_range', `port ${req.port} is out of range (0-65535)`, `listen on ${where}: port above 65535`);
-  }
+  if (req.port > 65535) return portOutOfRange(req.port, `listen on ${where}`);
   if (req.activeForwards >= access.maxForwards) {
     return deny('cap_reached', `remote forward limit reached (${access.maxForwards} per connection)`, `listen on ${where}: already holding ${req.activeForwards} of max_forwards ${access.maxForwards}`);
   }

@@ -37,6 +37,11 @@ export function sshString(s: string | Buffer): Buffer {
   return Buffer.concat([u32(b.length), b]);
 }
 
+/** A pty-req payload: an 80x24 xterm with no terminal modes. */
+export function ptyRequest(): Buffer {
+  return Buffer.concat([sshString('xterm'), u32(80), u32(24), u32(0), u32(0), sshString(Buffer.from([0]))]);
+}
+
 /** Sends one message: its type byte and payload, encrypted and framed by the connection. */
 export function sendRaw(c: Client, type: number, ...fields: Buffer[]): void {
   const proto = protocolOf(c);
