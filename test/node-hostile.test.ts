@@ -27,6 +27,7 @@ const bin = (name: string) => path.join(ROOT, 'bin', name);
 const connect = (port: number, login: string, key: ParsedKey) => connectWith(port, login, key, 5000);
 const closed = (c: Client) => new Promise<void>((resolve) => c.once('close', () => resolve()));
 const text = (chunks: Buffer[]) => Buffer.concat(chunks).toString();
+const rssMiB = (pid: number | undefined) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
 
 describe('the node against hostile clients', () => {
   let dir: string;
@@ -96,7 +97,7 @@ describe('the node against hostile clients', () => {
     return { c, raw: new RawChannels(c) };
   }
 
-  async function openSession(raw: RawChannels, opts: { maxPacket?: number } = {}): Promise<number> {
+  async function openSession(raw: RawChannels, opts: { maxPacket?: number; window?: number; keepData?: boolean } = {}): Promise<number> {
     const id = raw.open('session', opts);
     await eventually('session channel confirmed', () => raw.get(id).server !== undefined);
     return id;
@@ -160,6 +161,24 @@ describe('the node against hostile clients', () => {
     }
   });
 
+  it('sends both stdout and stderr on when both waited for the window', async () => {
+    const { c, raw } = await attacker();
+    try {
+      const id = raw.open('session', { window: 65536 });
+      await eventually('session channel confirmed', () => raw.get(id).server !== undefined);
+      raw.request(id, 'exec', true, sshString('head -c 100000 /dev/zero; head -c 1000 /dev/zero >&2; sleep 0.5; echo done'));
+      const ch = raw.get(id);
+      await eventually('stdout waits for the window', () => ch.bytes === 65536);
+      await new Promise((r) => setTimeout(r, 300)); // stderr's 1000 bytes wait behind it
+      raw.adjust(id, 1_000_000); // ssh2 resumed stdout only: stderr waited for good
+      await eventually('the command ends', () => ch.closed, 5000);
+      assert.equal(ch.bytes, 100_005);
+      assert.equal(ch.stderrBytes, 1000);
+    } finally {
+      c.end();
+    }
+  });
+
   it('survives a session closed right behind its exec', async () => {
     const { c, raw } = await attacker();
     try {
@@ -195,6 +214,48 @@ describe('the node against hostile clients', () => {
     } finally {
       c.end();
     }
+  });
+
+  it('leaves output with the command while the client reads nothing, whatever window it gave', async () => {
+    const { c, raw } = await attacker();
+    const socket = (c as unknown as { _sock: net.Socket })._sock;
+    const total = 128 * 1024 * 1024;
+    try {
+      const id = await openSession(raw, { window: 0xffff_ffff, keepData: false });
+      const before = rssMiB(daemon.child.pid);
+      socket.pause();
+      raw.request(id, 'exec', true, sshString(`head -c ${total} /dev/zero`));
+      // The node used to take the output as fast as the command wrote it (250 MB/s), as far as
+      // the 4 GiB window allowed, and keep it all.
+      let grew = 0;
+      for (let i = 0; i < 20; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        grew = Math.max(grew, rssMiB(daemon.child.pid) - before);
+      }
+      assert.ok(grew < 48, `ferryd grew by ${grew.toFixed(0)} MiB while the client read nothing`);
+      socket.resume();
+      await eventually('all the output arrives', () => raw.get(id).closed, 60_000);
+      assert.equal(raw.get(id).bytes, total);
+      assert.deepEqual(raw.get(id).requests.find((r) => r.type === 'exit-status')?.data, 0);
+    } finally {
+      c.end();
+    }
+    await assertNodeHealthy();
+  });
+
+  it('sends every byte once and in order in packets of one byte', async () => {
+    const { c, raw } = await attacker();
+    try {
+      const id = await openSession(raw, { maxPacket: 1 });
+      raw.request(id, 'exec', true, sshString('seq 1 20000'));
+      await eventually('the command ends', () => raw.get(id).closed, 60_000);
+      const expected = Array.from({ length: 20000 }, (_, i) => `${i + 1}\n`).join('');
+      assert.equal(raw.get(id).data.length, expected.length, 'one packet per byte');
+      assert.equal(text(raw.get(id).data), expected);
+    } finally {
+      c.end();
+    }
+    await assertNodeHealthy();
   });
 
   it('ends a connection that sends past its channel window instead of buffering it', async () => {

@@ -61,7 +61,13 @@ export interface RawChannel {
   openFailure?: { reason: number; description: string };
   /** CHANNEL_SUCCESS (S) and CHANNEL_FAILURE (F), in order. */
   replies: string[];
+  /** CHANNEL_DATA payloads, unless the channel was opened with keepData false. */
   data: Buffer[];
+  /** CHANNEL_DATA bytes received, kept or not. */
+  bytes: number;
+  /** CHANNEL_EXTENDED_DATA (stderr) bytes received. */
+  stderrBytes: number;
+  keepData: boolean;
   requests: { type: string; data: unknown }[];
   eof: boolean;
   closed: boolean;
@@ -91,18 +97,21 @@ export class RawChannels {
     tap('CHANNEL_OPEN_FAILURE', (ch, _r, reason, description) => { ch.openFailure = { reason: reason as number, description: description as string }; });
     tap('CHANNEL_SUCCESS', (ch) => { ch.replies.push('S'); });
     tap('CHANNEL_FAILURE', (ch) => { ch.replies.push('F'); });
-    tap('CHANNEL_DATA', (ch, _r, data) => { ch.data.push(Buffer.from(data as Buffer)); });
+    tap('CHANNEL_DATA', (ch, _r, data) => {
+      ch.bytes += (data as Buffer).length;
+      if (ch.keepData) ch.data.push(Buffer.from(data as Buffer));
+    });
     tap('CHANNEL_EOF', (ch) => { ch.eof = true; });
     tap('CHANNEL_CLOSE', (ch) => { ch.closed = true; });
     tap('CHANNEL_REQUEST', (ch, _r, type, _wantReply, data) => { ch.requests.push({ type: type as string, data }); });
     tap('CHANNEL_WINDOW_ADJUST', () => {});
-    tap('CHANNEL_EXTENDED_DATA', () => {});
+    tap('CHANNEL_EXTENDED_DATA', (ch, _r, data) => { ch.stderrBytes += (data as Buffer).length; });
   }
 
   /** Sends CHANNEL_OPEN with the given window and maximum packet size; returns the test's id. */
-  open(type: string, opts: { window?: number; maxPacket?: number; extra?: Buffer } = {}): number {
+  open(type: string, opts: { window?: number; maxPacket?: number; extra?: Buffer; keepData?: boolean } = {}): number {
     const id = this.#next++;
-    this.#channels.set(id, { replies: [], data: [], requests: [], eof: false, closed: false });
+    this.#channels.set(id, { replies: [], data: [], bytes: 0, stderrBytes: 0, keepData: opts.keepData ?? true, requests: [], eof: false, closed: false });
     sendRaw(this.#client, MSG.CHANNEL_OPEN, sshString(type), u32(id), u32(opts.window ?? 2 * 1024 * 1024), u32(opts.maxPacket ?? 32768), opts.extra ?? Buffer.alloc(0));
     return id;
   }
