@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { Client, type ParsedKey } from 'ssh2';
+import { Client, type ClientChannel, type ParsedKey } from 'ssh2';
 import { loadIdentity } from '../src/client/identity';
 import { NODE_FLAGS } from '../src/cli/node-flags';
 import { roleYaml } from './helpers/cluster';
@@ -216,17 +216,19 @@ describe('the node against hostile clients', () => {
     }
   });
 
-  it('leaves output with the command while the client reads nothing, whatever window it gave', async () => {
+  /** A client that gave a 4 GiB window and reads nothing: ferryd must leave the output with the command. */
+  async function outputWaitsForClient(pty: boolean): Promise<void> {
     const { c, raw } = await attacker();
     const socket = (c as unknown as { _sock: net.Socket })._sock;
     const total = 128 * 1024 * 1024;
     try {
       const id = await openSession(raw, { window: 0xffff_ffff, keepData: false });
+      if (pty) raw.request(id, 'pty-req', false, ptyRequest());
       const before = rssMiB(daemon.child.pid);
       socket.pause();
       raw.request(id, 'exec', true, sshString(`head -c ${total} /dev/zero`));
       // The node used to take the output as fast as the command wrote it (250 MB/s), as far as
-      // the 4 GiB window allowed, and keep it all.
+      // the window allowed (with a terminal, without limit), and keep it all.
       let grew = 0;
       for (let i = 0; i < 20; i++) {
         await new Promise((r) => setTimeout(r, 100));
@@ -237,6 +239,41 @@ describe('the node against hostile clients', () => {
       await eventually('all the output arrives', () => raw.get(id).closed, 60_000);
       assert.equal(raw.get(id).bytes, total);
       assert.deepEqual(raw.get(id).requests.find((r) => r.type === 'exit-status')?.data, 0);
+    } finally {
+      c.end();
+    }
+    await assertNodeHealthy();
+  }
+
+  it('leaves output with the command while the client reads nothing, whatever window it gave', () => outputWaitsForClient(false));
+
+  it('leaves a terminal\'s output with the command while the client reads nothing', () => outputWaitsForClient(true));
+
+  it('holds a client back that types into a terminal whose program reads nothing', async () => {
+    const c = await connect(port, dev.name, key);
+    try {
+      const stream = await new Promise<ClientChannel>((resolve, reject) => {
+        c.exec('stty raw -echo; sleep 60', { pty: true }, (err, ch) => (err ? reject(err) : resolve(ch)));
+      });
+      stream.resume();
+      await new Promise((r) => setTimeout(r, 300)); // stty has run
+      const before = rssMiB(daemon.child.pid);
+      const chunk = Buffer.alloc(32 * 1024, 0x61);
+      let sent = 0;
+      // The node used to queue all of it for the terminal (and retry the full pty at once,
+      // without pause): 1.5 GB in 5 s. Now its window closes after a few MiB.
+      while (sent < 64 * 1024 * 1024) {
+        if (!stream.write(chunk)) {
+          const drained = await Promise.race([
+            new Promise<boolean>((r) => stream.once('drain', () => r(true))),
+            new Promise<boolean>((r) => setTimeout(() => r(false), 1000)),
+          ]);
+          if (!drained) break;
+        }
+        sent += chunk.length;
+      }
+      assert.ok(sent < 16 * 1024 * 1024, `the node took ${(sent / 1048576).toFixed(0)} MiB for a terminal nobody reads`);
+      assert.ok(rssMiB(daemon.child.pid) - before < 48, 'ferryd kept what the client typed');
     } finally {
       c.end();
     }

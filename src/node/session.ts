@@ -150,6 +150,16 @@ export function handleSession(ctx: SessionContext, session: Session): void {
   session.on('close', () => void scope.close());
 }
 
+/**
+ * node-pty as patched in patches/: data is Buffers (encoding null), write() says whether to
+ * wait before writing more, and onceWritten() when the pty has taken what was queued.
+ */
+interface PatchedPty extends Omit<pty.IPty, 'onData' | 'write'> {
+  onData: pty.IEvent<Buffer>;
+  write(data: Buffer): boolean;
+  onceWritten(callback: () => void): void;
+}
+
 function run(
   ctx: SessionContext,
   scope: Scope,
@@ -203,16 +213,31 @@ function run(
   };
 
   if (ptyRequest) {
-    let term: pty.IPty;
+    let term: PatchedPty;
     try {
-      term = pty.spawn(file, args, { name: ptyRequest.term, cols: ptyRequest.cols, rows: ptyRequest.rows, cwd: existingDir(cwd), env });
+      // Bytes both ways (encoding null), as sshd passes them: decoded as UTF-8, any other byte
+      // came out as U+FFFD, and so did a character split between two packets.
+      term = pty.spawn(file, args, { name: ptyRequest.term, cols: ptyRequest.cols, rows: ptyRequest.rows, cwd: existingDir(cwd), env, encoding: null }) as unknown as PatchedPty;
     } catch (err) {
       channel.stderr.write(`ferry: cannot start a terminal: ${String(err)}\r\n`);
       finish(255, null);
       return { resize: () => {}, signal: () => {} };
     }
-    term.onData((data) => channel.write(data));
-    channel.on('data', (data: Buffer) => term.write(data.toString('utf8')));
+    // Each side waits for the other, as pipe() does for a command without a terminal: else a
+    // client that read nothing, or typed into a program that read nothing, grew the node by
+    // everything the other side sent.
+    let outputWaits = false;
+    term.onData((data) => {
+      if (channel.write(data) || outputWaits) return;
+      outputWaits = true;
+      term.pause();
+      channel.once('drain', () => { outputWaits = false; term.resume(); });
+    });
+    channel.on('data', (data: Buffer) => {
+      if (term.write(data)) return;
+      channel.pause();
+      term.onceWritten(() => channel.resume());
+    });
     term.onExit(({ exitCode, signal }) => finish(signal ? null : exitCode, signal ? signalName(signal) : null));
     scope.defer(hangUp(() => { try { term.kill('SIGHUP'); } catch { /* already gone */ } }));
     return {
