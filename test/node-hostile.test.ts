@@ -161,18 +161,20 @@ describe('the node against hostile clients', () => {
     }
   });
 
-  it('sends both stdout and stderr on when both waited for the window', async () => {
+  it('sends both stdout and stderr on when both waited for the window, before the close', async () => {
     const { c, raw } = await attacker();
     try {
       const id = raw.open('session', { window: 65536 });
       await eventually('session channel confirmed', () => raw.get(id).server !== undefined);
-      raw.request(id, 'exec', true, sshString('head -c 100000 /dev/zero; head -c 1000 /dev/zero >&2; sleep 0.5; echo done'));
+      raw.request(id, 'exec', true, sshString('head -c 100000 /dev/zero; head -c 1000 /dev/zero >&2'));
       const ch = raw.get(id);
       await eventually('stdout waits for the window', () => ch.bytes === 65536);
-      await new Promise((r) => setTimeout(r, 300)); // stderr's 1000 bytes wait behind it
-      raw.adjust(id, 1_000_000); // ssh2 resumed stdout only: stderr waited for good
+      await new Promise((r) => setTimeout(r, 300)); // stderr's 1000 bytes wait behind it; the command has ended
+      // ssh2 resumed stdout only, so stderr waited for good; and the channel closed once stdout
+      // was out, with stderr still waiting.
+      raw.adjust(id, 1_000_000);
       await eventually('the command ends', () => ch.closed, 5000);
-      assert.equal(ch.bytes, 100_005);
+      assert.equal(ch.bytes, 100_000);
       assert.equal(ch.stderrBytes, 1000);
     } finally {
       c.end();
@@ -216,17 +218,29 @@ describe('the node against hostile clients', () => {
     }
   });
 
-  /** A client that gave a 4 GiB window and reads nothing: ferryd must leave the output with the command. */
-  async function outputWaitsForClient(pty: boolean): Promise<void> {
+  /**
+   * A client that gave a 4 GiB window and reads nothing (or started a key re-exchange and never
+   * finished it): ferryd must leave the output with the command.
+   */
+  async function outputWaitsForClient(how: 'pipe' | 'pty' | 'rekey'): Promise<void> {
     const { c, raw } = await attacker();
     const socket = (c as unknown as { _sock: net.Socket })._sock;
     const total = 128 * 1024 * 1024;
     try {
       const id = await openSession(raw, { window: 0xffff_ffff, keepData: false });
-      if (pty) raw.request(id, 'pty-req', false, ptyRequest());
+      if (how === 'pty') raw.request(id, 'pty-req', false, ptyRequest());
       const before = rssMiB(daemon.child.pid);
-      socket.pause();
-      raw.request(id, 'exec', true, sshString(`head -c ${total} /dev/zero`));
+      if (how === 'rekey') {
+        // Once the output flows, the client starts a key exchange and reads no more; the node
+        // then queues its packets until the exchange is done, outside the socket.
+        raw.request(id, 'exec', true, sshString(`head -c ${total} /dev/zero`));
+        await eventually('output flows', () => raw.get(id).bytes > 0);
+        (c as unknown as { _protocol: { rekey(): void } })._protocol.rekey();
+        socket.pause();
+      } else {
+        socket.pause();
+        raw.request(id, 'exec', true, sshString(`head -c ${total} /dev/zero`));
+      }
       // The node used to take the output as fast as the command wrote it (250 MB/s), as far as
       // the window allowed (with a terminal, without limit), and keep it all.
       let grew = 0;
@@ -245,9 +259,11 @@ describe('the node against hostile clients', () => {
     await assertNodeHealthy();
   }
 
-  it('leaves output with the command while the client reads nothing, whatever window it gave', () => outputWaitsForClient(false));
+  it('leaves output with the command while the client reads nothing, whatever window it gave', () => outputWaitsForClient('pipe'));
 
-  it('leaves a terminal\'s output with the command while the client reads nothing', () => outputWaitsForClient(true));
+  it('leaves a terminal\'s output with the command while the client reads nothing', () => outputWaitsForClient('pty'));
+
+  it('leaves output with the command while a key re-exchange the client began stays unfinished', () => outputWaitsForClient('rekey'));
 
   it('holds a client back that types into a terminal whose program reads nothing', async () => {
     const c = await connect(port, dev.name, key);
