@@ -265,6 +265,20 @@ describe('the node against hostile clients', () => {
 
   it('leaves output with the command while a key re-exchange the client began stays unfinished', () => outputWaitsForClient('rekey'));
 
+  it('takes the terminal away from a command that ignores the hangup, as sshd does', async () => {
+    const marker = `ferry-nohup-${process.pid}`;
+    const running = () => execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).includes(`yes ${marker}`);
+    const { c, raw } = await attacker();
+    const id = await openSession(raw);
+    raw.request(id, 'pty-req', false, ptyRequest());
+    raw.request(id, 'exec', true, sshString(`trap '' HUP; exec yes ${marker}`));
+    await eventually('the command runs', running);
+    c.end(); // the node hangs up; yes ignores it and writes on, into a terminal nobody reads
+    // It used to stay blocked on the full terminal for good, and the node kept the terminal open.
+    await eventually('the command gets EIO and ends', () => !running(), 10_000);
+    await assertNodeHealthy();
+  });
+
   it('holds a client back that types into a terminal whose program reads nothing', async () => {
     const c = await connect(port, dev.name, key);
     try {

@@ -158,6 +158,8 @@ interface PatchedPty extends Omit<pty.IPty, 'onData' | 'write'> {
   onData: pty.IEvent<Buffer>;
   write(data: Buffer): boolean;
   onceWritten(callback: () => void): void;
+  /** node-pty's own: closes the terminal's master side, then sends SIGHUP. */
+  destroy(): void;
 }
 
 function run(
@@ -239,7 +241,14 @@ function run(
       term.onceWritten(() => channel.resume());
     });
     term.onExit(({ exitCode, signal }) => finish(signal ? null : exitCode, signal ? signalName(signal) : null));
-    scope.defer(hangUp(() => { try { term.kill('SIGHUP'); } catch { /* already gone */ } }));
+    // A command that outlives the hangup (nohup) loses its terminal, as under sshd, and gets
+    // EIO when it writes: its output waits for a channel that is gone, and the node would
+    // otherwise keep the terminal open for it, blocked, for good.
+    const hangUpTerm = hangUp(() => { try { term.kill('SIGHUP'); } catch { /* already gone */ } });
+    scope.defer(async () => {
+      await hangUpTerm();
+      term.destroy();
+    });
     return {
       resize: (cols, rows) => { try { term.resize(cols, rows); } catch { /* exited */ } },
       signal: (name) => { try { term.kill(`SIG${name}`); } catch { /* exited */ } },
