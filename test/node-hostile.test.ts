@@ -265,19 +265,24 @@ describe('the node against hostile clients', () => {
 
   it('leaves output with the command while a key re-exchange the client began stays unfinished', () => outputWaitsForClient('rekey'));
 
-  it('takes the terminal away from a command that ignores the hangup, as sshd does', async () => {
-    const marker = `ferry-nohup-${process.pid}`;
+  /** A command that ignores SIGHUP and writes on after the client left must not block for good. */
+  async function outlivesHangup(pty: boolean): Promise<void> {
+    const marker = `ferry-nohup-${pty ? 'pty' : 'pipe'}-${process.pid}`;
     const running = () => execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).includes(`yes ${marker}`);
     const { c, raw } = await attacker();
     const id = await openSession(raw);
-    raw.request(id, 'pty-req', false, ptyRequest());
+    if (pty) raw.request(id, 'pty-req', false, ptyRequest());
     raw.request(id, 'exec', true, sshString(`trap '' HUP; exec yes ${marker}`));
     await eventually('the command runs', running);
-    c.end(); // the node hangs up; yes ignores it and writes on, into a terminal nobody reads
-    // It used to stay blocked on the full terminal for good, and the node kept the terminal open.
-    await eventually('the command gets EIO and ends', () => !running(), 10_000);
+    c.end(); // the node hangs up; yes ignores it and writes on, to a client that is gone
+    // It used to stay blocked on its full terminal or pipe for good, and the node kept them open.
+    await eventually(`the command gets ${pty ? 'EIO' : 'EPIPE'} and ends`, () => !running(), 10_000);
     await assertNodeHealthy();
-  });
+  }
+
+  it('takes the terminal away from a command that ignores the hangup, as sshd does', () => outlivesHangup(true));
+
+  it('closes the pipes of a command that ignores the hangup, as sshd does', () => outlivesHangup(false));
 
   it('holds a client back that types into a terminal whose program reads nothing', async () => {
     const c = await connect(port, dev.name, key);

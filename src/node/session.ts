@@ -243,7 +243,7 @@ function run(
     term.onExit(({ exitCode, signal }) => finish(signal ? null : exitCode, signal ? signalName(signal) : null));
     // A command that outlives the hangup (nohup) loses its terminal, as under sshd, and gets
     // EIO when it writes: its output waits for a channel that is gone, and the node would
-    // otherwise keep the terminal open for it, blocked, for good.
+    // otherwise keep the terminal open for it, blocked, for good. (The same for pipes below.)
     const hangUpTerm = hangUp(() => { try { term.kill('SIGHUP'); } catch { /* already gone */ } });
     scope.defer(async () => {
       await hangUpTerm();
@@ -281,7 +281,12 @@ function run(
     maybeFinish();
   });
   child.once('exit', (code, sig) => { exit = [code, sig]; maybeFinish(); });
-  scope.defer(hangUp(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGHUP'); }));
+  // As with a terminal: a command that outlives the hangup loses its pipes (EPIPE, SIGPIPE).
+  const hangUpChild = hangUp(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGHUP'); });
+  scope.defer(async () => {
+    await hangUpChild();
+    for (const pipe of [child.stdin, child.stdout, child.stderr]) pipe.destroy();
+  });
   return {
     resize: () => {},
     signal: (name) => { child.kill(`SIG${name}` as NodeJS.Signals); },
