@@ -62,31 +62,41 @@ export class RemoteForwards {
   // cancel pipelined behind its forward finds it), a forward for the cancels before it (a port
   // cancelled and asked for again gets bound again). Forwards alone still bind in parallel.
   handleTcpipForward(reply: Reply, bindAddress: string, port: number): Promise<void> {
-    return this.#track(this.#forwarding, this.#after([...this.#cancelling], () => this.#tcpipForward(reply, bindAddress, port)));
+    return this.#asForward(() => this.#tcpipForward(reply, bindAddress, port));
   }
 
   handleCancelTcpipForward(reply: Reply, bindAddress: string, port: number): Promise<void> {
-    return this.#track(this.#cancelling, this.#after([...this.#forwarding, ...this.#cancelling], () => this.#cancel(reply, key('tcp', bindAddress, port), `${bindAddress}:${port}`)));
+    return this.#asCancel(() => this.#cancel(reply, key('tcp', bindAddress, port), `${bindAddress}:${port}`));
   }
 
   handleStreamlocalForward(reply: Reply, socketPath: string): Promise<void> {
-    return this.#track(this.#forwarding, this.#after([...this.#cancelling], () => this.#streamlocalForward(reply, socketPath)));
+    return this.#asForward(() => this.#streamlocalForward(reply, socketPath));
   }
 
   handleCancelStreamlocalForward(reply: Reply, socketPath: string): Promise<void> {
-    return this.#track(this.#cancelling, this.#after([...this.#forwarding, ...this.#cancelling], () => this.#cancel(reply, key('unix', socketPath, 0), socketPath)));
+    return this.#asCancel(() => this.#cancel(reply, key('unix', socketPath, 0), socketPath));
   }
 
-  #track(set: Set<Promise<void>>, request: Promise<void>): Promise<void> {
+  /** A forward: after the cancels before it. */
+  #asForward(step: () => Promise<void>): Promise<void> {
+    return this.#track(this.#forwarding, [...this.#cancelling], step);
+  }
+
+  /** A cancel: after the forwards and cancels before it. */
+  #asCancel(step: () => void): Promise<void> {
+    return this.#track(this.#cancelling, [...this.#forwarding, ...this.#cancelling], step);
+  }
+
+  /** Runs `step` once `earlier` have settled, and keeps it in `set` until it has too. */
+  #track(set: Set<Promise<void>>, earlier: Promise<void>[], step: () => void | Promise<void>): Promise<void> {
+    const request = (async () => {
+      if (earlier.length > 0) await Promise.allSettled(earlier);
+      await step();
+    })();
     set.add(request);
     const done = () => { set.delete(request); };
     request.then(done, done);
     return request;
-  }
-
-  async #after(earlier: Promise<void>[], step: () => void | Promise<void>): Promise<void> {
-    if (earlier.length > 0) await Promise.allSettled(earlier);
-    await step();
   }
 
   async #tcpipForward(reply: Reply, bindAddress: string, port: number): Promise<void> {

@@ -205,13 +205,16 @@ function run(
   };
   // Hangs up, as sshd does, and gives the command a moment to end so that its session.end is
   // recorded before a stopping node writes its last audit events. One that ignores SIGHUP
-  // (nohup) is left running, as under sshd.
-  const hangUp = (signal: () => void) => () => {
+  // (nohup) is left running, as under sshd, but then loses its terminal or pipes (`cut`): it
+  // gets EIO or EPIPE when it writes. Its output would otherwise wait for a channel that is
+  // gone, and the node keep them open for it, blocked, for good.
+  const hangUp = (signal: () => void, cut: () => void) => async () => {
     signal();
-    return new Promise<void>((resolve) => {
+    await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, HANGUP_GRACE_MS);
       void endedPromise.then(() => { clearTimeout(timer); resolve(); });
     });
+    cut();
   };
 
   if (ptyRequest) {
@@ -241,14 +244,7 @@ function run(
       term.onceWritten(() => channel.resume());
     });
     term.onExit(({ exitCode, signal }) => finish(signal ? null : exitCode, signal ? signalName(signal) : null));
-    // A command that outlives the hangup (nohup) loses its terminal, as under sshd, and gets
-    // EIO when it writes: its output waits for a channel that is gone, and the node would
-    // otherwise keep the terminal open for it, blocked, for good. (The same for pipes below.)
-    const hangUpTerm = hangUp(() => { try { term.kill('SIGHUP'); } catch { /* already gone */ } });
-    scope.defer(async () => {
-      await hangUpTerm();
-      term.destroy();
-    });
+    scope.defer(hangUp(() => { try { term.kill('SIGHUP'); } catch { /* already gone */ } }, () => term.destroy()));
     return {
       resize: (cols, rows) => { try { term.resize(cols, rows); } catch { /* exited */ } },
       signal: (name) => { try { term.kill(`SIG${name}`); } catch { /* exited */ } },
@@ -281,12 +277,10 @@ function run(
     maybeFinish();
   });
   child.once('exit', (code, sig) => { exit = [code, sig]; maybeFinish(); });
-  // As with a terminal: a command that outlives the hangup loses its pipes (EPIPE, SIGPIPE).
-  const hangUpChild = hangUp(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGHUP'); });
-  scope.defer(async () => {
-    await hangUpChild();
-    for (const pipe of [child.stdin, child.stdout, child.stderr]) pipe.destroy();
-  });
+  scope.defer(hangUp(
+    () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGHUP'); },
+    () => { for (const pipe of [child.stdin, child.stdout, child.stderr]) pipe.destroy(); },
+  ));
   return {
     resize: () => {},
     signal: (name) => { child.kill(`SIG${name}` as NodeJS.Signals); },
