@@ -16,7 +16,7 @@ import { loadIdentity } from '../src/client/identity';
 import { NODE_FLAGS } from '../src/cli/node-flags';
 import { roleYaml } from './helpers/cluster';
 import { canConnect, echoServer, eventually, roundTrip, start, type Running } from './helpers/process';
-import { RawChannels, ptyRequest, sshString, u32 } from './helpers/raw';
+import { RawChannels, exitStatus, ptyRequest, sshString, sshUint32 } from './helpers/raw';
 import { connect as connectWith, forwardIn } from './helpers/ssh2-client';
 import { SSH, ensureOpenSSH, ensureOsUser, type TestOsUser } from './helpers/system';
 
@@ -114,8 +114,7 @@ describe('the node against hostile clients', () => {
       await eventually('the channel closes', () => ch.closed, 10_000);
       assert.deepEqual(ch.replies, ['S']);
       assert.equal(text(ch.data), 'done\n');
-      const status = ch.requests.find((r) => r.type === 'exit-status');
-      assert.deepEqual(status?.data, 0);
+      assert.deepEqual(exitStatus(ch), 0);
     } finally {
       c.end();
     }
@@ -134,7 +133,7 @@ describe('the node against hostile clients', () => {
       const ch = raw.get(id);
       await eventually('the command ends', () => ch.closed, 5000);
       assert.match(text(ch.data), /got-it/);
-      assert.deepEqual(ch.requests.find((r) => r.type === 'exit-status')?.data, 0);
+      assert.deepEqual(exitStatus(ch), 0);
     } finally {
       c.end();
     }
@@ -143,18 +142,16 @@ describe('the node against hostile clients', () => {
   it('sends each byte of output once when stdout and stderr wait for the window in turn', async () => {
     const { c, raw } = await attacker();
     try {
-      const id = raw.open('session', { window: 65536 });
-      await eventually('session channel confirmed', () => raw.get(id).server !== undefined);
+      const id = await openSession(raw, { window: 65536 });
       raw.request(id, 'exec', true, sshString('head -c 100000 /dev/zero; sleep 1; head -c 1500000 /dev/zero >&2; sleep 1; echo done'));
       const ch = raw.get(id);
-      const stdout = () => ch.data.reduce((n, b) => n + b.length, 0);
-      await eventually('stdout waits for the window', () => stdout() === 65536);
+      await eventually('stdout waits for the window', () => ch.bytes === 65536);
       await new Promise((r) => setTimeout(r, 300));
       raw.adjust(id, 1_000_000); // stdout resumes and finishes; a second later stderr stalls
       await new Promise((r) => setTimeout(r, 1500));
       raw.adjust(id, 4_000_000); // used to send the stdout chunk again
       await eventually('the command ends', () => ch.closed, 5000);
-      assert.equal(stdout(), 100_005);
+      assert.equal(ch.bytes, 100_005);
       assert.equal(Buffer.concat(ch.data).subarray(100_000).toString(), 'done\n');
     } finally {
       c.end();
@@ -164,8 +161,7 @@ describe('the node against hostile clients', () => {
   it('sends both stdout and stderr on when both waited for the window, before the close', async () => {
     const { c, raw } = await attacker();
     try {
-      const id = raw.open('session', { window: 65536 });
-      await eventually('session channel confirmed', () => raw.get(id).server !== undefined);
+      const id = await openSession(raw, { window: 65536 });
       raw.request(id, 'exec', true, sshString('head -c 100000 /dev/zero; head -c 1000 /dev/zero >&2'));
       const ch = raw.get(id);
       await eventually('stdout waits for the window', () => ch.bytes === 65536);
@@ -252,7 +248,7 @@ describe('the node against hostile clients', () => {
       socket.resume();
       await eventually('all the output arrives', () => raw.get(id).closed, 60_000);
       assert.equal(raw.get(id).bytes, total);
-      assert.deepEqual(raw.get(id).requests.find((r) => r.type === 'exit-status')?.data, 0);
+      assert.deepEqual(exitStatus(raw.get(id)), 0);
     } finally {
       c.end();
     }
@@ -396,7 +392,7 @@ describe('the node against hostile clients', () => {
   it('answers a direct-tcpip open to a port above 65535 with a refusal', async () => {
     const { c, raw } = await attacker();
     try {
-      const id = raw.open('direct-tcpip', { extra: Buffer.concat([sshString('127.0.0.1'), u32(65536), sshString('127.0.0.1'), u32(5555)]) });
+      const id = raw.open('direct-tcpip', { extra: Buffer.concat([sshString('127.0.0.1'), sshUint32(65536), sshString('127.0.0.1'), sshUint32(5555)]) });
       await eventually('open answered', () => raw.get(id).openFailure !== undefined || raw.get(id).server !== undefined);
       assert.match(raw.get(id).openFailure?.description ?? '', /port 65536 is out of range/);
     } finally {

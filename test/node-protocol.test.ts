@@ -14,7 +14,7 @@ import { loadIdentity } from '../src/client/identity';
 import { certifiedKey } from '../src/protocol/ssh2-ext';
 import { TestCluster, roleYaml, type Credentials } from './helpers/cluster';
 import { canConnect, eventually } from './helpers/process';
-import { MSG, sendRaw, sshString, u32 } from './helpers/raw';
+import { MSG, sendRaw, sshString, sshUint32 } from './helpers/raw';
 import { connect, forwardIn } from './helpers/ssh2-client';
 import { ensureOpenSSH, ensureOsUser, type TestOsUser } from './helpers/system';
 
@@ -106,7 +106,7 @@ describe('the node at the protocol level', () => {
       const closed = new Promise<void>((r) => victim.once('close', () => r()));
       victim.on('error', () => {});
       // A bind address string, then no port: a truncated payload.
-      sendRawGlobalRequest(victim, 'tcpip-forward', Buffer.concat([u32(9), Buffer.from('localhost')]));
+      sendRawGlobalRequest(victim, 'tcpip-forward', Buffer.concat([sshUint32(9), Buffer.from('localhost')]));
       await closed;
       assert.equal(await canConnect(port), true, 'the other connection keeps its forward');
       const fresh = await connect(cluster.port, dev.name, key);

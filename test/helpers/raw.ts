@@ -3,6 +3,9 @@
 // answers to channels the test opened itself read back. ssh2's own channels are left alone.
 
 import type { Client } from 'ssh2';
+import { sshString, sshUint32 } from '../../src/auth/sshcert';
+
+export { sshString, sshUint32 };
 
 interface PacketWriter {
   allocStart: number;
@@ -26,20 +29,9 @@ export const MSG = {
   CHANNEL_REQUEST: 98,
 } as const;
 
-export function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n >>> 0);
-  return b;
-}
-
-export function sshString(s: string | Buffer): Buffer {
-  const b = typeof s === 'string' ? Buffer.from(s) : s;
-  return Buffer.concat([u32(b.length), b]);
-}
-
 /** A pty-req payload: an 80x24 xterm with no terminal modes. */
 export function ptyRequest(): Buffer {
-  return Buffer.concat([sshString('xterm'), u32(80), u32(24), u32(0), u32(0), sshString(Buffer.from([0]))]);
+  return Buffer.concat([sshString('xterm'), sshUint32(80), sshUint32(24), sshUint32(0), sshUint32(0), sshString(Buffer.from([0]))]);
 }
 
 /** Sends one message: its type byte and payload, encrypted and framed by the connection. */
@@ -71,6 +63,11 @@ export interface RawChannel {
   requests: { type: string; data: unknown }[];
   eof: boolean;
   closed: boolean;
+}
+
+/** The exit status the node sent on a channel, if any. */
+export function exitStatus(ch: RawChannel): unknown {
+  return ch.requests.find((r) => r.type === 'exit-status')?.data;
 }
 
 /** Channel ids from here up are the test's; ssh2 numbers its own from 0. */
@@ -112,7 +109,7 @@ export class RawChannels {
   open(type: string, opts: { window?: number; maxPacket?: number; extra?: Buffer; keepData?: boolean } = {}): number {
     const id = this.#next++;
     this.#channels.set(id, { replies: [], data: [], bytes: 0, stderrBytes: 0, keepData: opts.keepData ?? true, requests: [], eof: false, closed: false });
-    sendRaw(this.#client, MSG.CHANNEL_OPEN, sshString(type), u32(id), u32(opts.window ?? 2 * 1024 * 1024), u32(opts.maxPacket ?? 32768), opts.extra ?? Buffer.alloc(0));
+    sendRaw(this.#client, MSG.CHANNEL_OPEN, sshString(type), sshUint32(id), sshUint32(opts.window ?? 2 * 1024 * 1024), sshUint32(opts.maxPacket ?? 32768), opts.extra ?? Buffer.alloc(0));
     return id;
   }
 
@@ -130,22 +127,22 @@ export class RawChannels {
   }
 
   request(id: number, type: string, wantReply: boolean, payload: Buffer = Buffer.alloc(0)): void {
-    sendRaw(this.#client, MSG.CHANNEL_REQUEST, u32(this.server(id)), sshString(type), Buffer.from([wantReply ? 1 : 0]), payload);
+    sendRaw(this.#client, MSG.CHANNEL_REQUEST, sshUint32(this.server(id)), sshString(type), Buffer.from([wantReply ? 1 : 0]), payload);
   }
 
   data(id: number, data: Buffer): void {
-    sendRaw(this.#client, MSG.CHANNEL_DATA, u32(this.server(id)), sshString(data));
+    sendRaw(this.#client, MSG.CHANNEL_DATA, sshUint32(this.server(id)), sshString(data));
   }
 
   adjust(id: number, bytes: number): void {
-    sendRaw(this.#client, MSG.CHANNEL_WINDOW_ADJUST, u32(this.server(id)), u32(bytes));
+    sendRaw(this.#client, MSG.CHANNEL_WINDOW_ADJUST, sshUint32(this.server(id)), sshUint32(bytes));
   }
 
   eof(id: number): void {
-    sendRaw(this.#client, MSG.CHANNEL_EOF, u32(this.server(id)));
+    sendRaw(this.#client, MSG.CHANNEL_EOF, sshUint32(this.server(id)));
   }
 
   close(id: number): void {
-    sendRaw(this.#client, MSG.CHANNEL_CLOSE, u32(this.server(id)));
+    sendRaw(this.#client, MSG.CHANNEL_CLOSE, sshUint32(this.server(id)));
   }
 }
