@@ -387,7 +387,7 @@ function writeResults(ctx: Context, results: PairingResult[], meta: Record<strin
     `# Ferry bench: ${m.startedAt}`,
     '',
     `Code: ${m.commit}. Machine: ${m.machine.cpu}, ${m.machine.cores} cores, ${m.machine.memoryGiB} GiB, Linux ${m.machine.kernel}, Node ${m.machine.node}, ${m.machine.openssh}. Load average ${m.machine.loadAverageAtStart} at the start, ${m.machine.loadAverageAtEnd} at the end.`,
-    `Options: ${m.options.quick ? '--quick, ' : ''}${m.options.rounds} rounds (clients figure in ${m.options.clientRounds}), ${Math.round(m.options.bytes / 1048576)} MiB per direction, ${m.options.conns} new connections (${m.options.connConcurrency} at a time, after ${m.options.warmConns} untimed) and ${m.options.serial} one at a time, ${m.options.concurrent} concurrent connections, ${m.options.clients} clients, ${m.options.starts} starts per round. Took ${Math.round(m.seconds)} s.`,
+    `Options: ${m.options.quick ? '--quick, ' : ''}${m.options.rounds} rounds (clients figure in ${m.options.clientRounds}), ${Math.round(m.options.bytes / 1048576)} MiB per direction, ${m.options.conns} new connections (${m.options.connConcurrency} at a time, after ${m.options.warmConns} warm-up ones, the first ${Math.min(m.options.warmConns, COLD_CONNS)} of which are the "just started" figure) and ${m.options.serial} one at a time, ${m.options.concurrent} concurrent connections, ${m.options.clients} clients, ${m.options.starts} starts per round. Took ${Math.round(m.seconds)} s.`,
     '',
     'Medians over rounds (count rows: the minimum); in brackets the ratio to (d) ssh→sshd, the OpenSSH reference.',
     'Higher is better for MB/s and conn/s; lower is better for ms, KiB and MiB.',
