@@ -2,7 +2,7 @@
 // example role from the README, and the stock OpenSSH client through the daemon.
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -49,6 +49,17 @@ describe('ferryd and ferryctl', () => {
     daemon?.kill('SIGTERM');
     await daemon?.exited().catch(() => undefined);
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('ends quietly, with status 141 as SIGPIPE would, when its reader goes away (| head)', async () => {
+    // Our end of its stdout is closed before it writes: its write fails with EPIPE.
+    const child = spawn(process.execPath, [...NODE_FLAGS, bin('ferryctl'), '--config', config, 'roles', 'ls'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    assert.equal(stderr, '', 'no stack trace');
+    assert.equal(code, 141);
   });
 
   it('prints the next steps and creates the preset role on a fresh data dir', async () => {

@@ -5,10 +5,12 @@ import { Command, Option } from 'commander';
 import { describeError } from '../errors';
 import { buildInvocation, type RawSshFlags } from '../client/options';
 import { EXIT_FAILURE, SshSession } from '../client/ssh';
+import { exitQuietlyWhenStdoutCloses } from './stdout';
 
 const collect = (value: string, previous: string[]) => previous.concat([value]);
 
 export async function main(argv: string[]): Promise<number> {
+  exitQuietlyWhenStdoutCloses();
   let exitCode = 0;
   const program = new Command('ferry')
     .description('Ferry client: SSH with reverse tunnels that just work.')

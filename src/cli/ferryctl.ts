@@ -9,6 +9,7 @@ import type { AuditQuery, StoredAuditEvent } from '../auth/types';
 import { databasePath, loadConfig } from '../config/config';
 import { FerryError, NotFoundError, ValidationError, describeError } from '../errors';
 import { csv, formatBytes, parseDuration, parseTime, table } from './format';
+import { exitQuietlyWhenStdoutCloses } from './stdout';
 
 interface GlobalOptions {
   config?: string;
@@ -225,6 +226,7 @@ function readInput(file: string): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  exitQuietlyWhenStdoutCloses();
   try {
     await buildFerryctl().exitOverride().parseAsync(argv);
     return 0;
