@@ -25,7 +25,7 @@ function hostPort(h: { host: string; port: number }): string {
 async function start(opts: StartOptions): Promise<void> {
   const missing = missingNodeFlags();
   if (missing.length > 0) {
-    process.stderr.write(`ferryd: note: node was started without ${missing.join(' ')}, which bin/ferryd passes on its #! line; `
+    process.stderr.write(`ferryd: note: node was started without ${missing.join(' ')}, which bin/ferryd passes; `
       + 'without it forwarding costs up to 1.7x the CPU (garbage collection). Run bin/ferryd itself, or give node the flag.\n');
   }
   const config = loadConfig(opts.config, opts.dataDir === undefined ? {} : { dataDir: opts.dataDir });

@@ -1,5 +1,5 @@
-// The flags bin/ferryd and bin/ferry give node on their #! line, for whoever starts them
-// through node itself (the tests, the bench) and for ferryd to say when they are missing.
+// The flags bin/ferryd and bin/ferry start node with (line 2 of each, run by sh), for whoever
+// starts them through node itself (the tests, the bench) and for ferryd to say when they are missing.
 //
 // Why: V8 sizes the old-generation limit from the live heap (about 8 MB in ferryd) and counts
 // the Buffer memory allocated since the last full GC against it. A tunnel moving 500 MB/s
