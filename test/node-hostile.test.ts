@@ -16,7 +16,7 @@ import { loadIdentity } from '../src/client/identity';
 import { NODE_FLAGS } from '../src/cli/node-flags';
 import { roleYaml } from './helpers/cluster';
 import { canConnect, echoServer, eventually, roundTrip, start, type Running } from './helpers/process';
-import { RawChannels, exitStatus, ptyRequest, sshString, sshUint32 } from './helpers/raw';
+import { RawChannels, exitStatus, ptyRequest, sshString, sshUint32, ttyMode } from './helpers/raw';
 import { connect as connectWith, forwardIn } from './helpers/ssh2-client';
 import { SSH, ensureOpenSSH, ensureOsUser, type TestOsUser } from './helpers/system';
 
@@ -137,6 +137,34 @@ describe('the node against hostile clients', () => {
     } finally {
       c.end();
     }
+  });
+
+  it('applies the terminal modes it can read, as sshd: unknown opcodes skipped, a cut-short list kept up to the cut', async () => {
+    // ssh2 parsed from the second byte and knew no opcode by its number: every client's modes
+    // came out empty, and a list whose second byte was not 0 lost the size and TERM as well
+    // (and so the terminal: the node refused it).
+    const VERASE = 3, IXON = 38, IUTF8 = 42, ECHO = 53;
+    const cases: [string, Buffer, RegExp[]][] = [
+      ['an unknown opcode between known ones', Buffer.concat([ttyMode(VERASE, 8), ttyMode(100, 5), ttyMode(IXON, 0), ttyMode(IUTF8, 0), Buffer.from([0])]),
+        [/erase = \^H;/, / -ixon /, / -iutf8/]],
+      ['opcode 200, which ends the list', Buffer.concat([ttyMode(ECHO, 0), Buffer.from([200]), ttyMode(IXON, 0)]), [/ -echo /, / ixon /]],
+      ['a list cut inside a value', Buffer.concat([ttyMode(IXON, 0), Buffer.from([ECHO, 0, 0])]), [/ -ixon /, / echo /]],
+    ];
+    const { c, raw } = await attacker();
+    try {
+      for (const [what, modes, expected] of cases) {
+        const id = await openSession(raw);
+        raw.request(id, 'pty-req', true, ptyRequest(modes));
+        raw.request(id, 'exec', true, sshString('stty -a'));
+        const ch = raw.get(id);
+        await eventually(`the command ends (${what})`, () => ch.closed, 5000);
+        assert.deepEqual(ch.replies, ['S', 'S'], what);
+        for (const re of expected) assert.match(text(ch.data), re, what);
+      }
+    } finally {
+      c.end();
+    }
+    await assertNodeHealthy();
   });
 
   it('sends each byte of output once when stdout and stderr wait for the window in turn', async () => {

@@ -7,8 +7,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import * as pty from 'node-pty';
 import { TestCluster, roleYaml, type Credentials } from './helpers/cluster';
 import { canConnect, echoServer, eventually, halfCloseExchange, halfCloseServer, roundTrip, start } from './helpers/process';
+import { startSshd } from './helpers/sshd';
 import { SSH, ensureOpenSSH, ensureOsUser, type TestOsUser } from './helpers/system';
 
 describe('OpenSSH ssh against the ferry node', () => {
@@ -108,6 +110,32 @@ describe('OpenSSH ssh against the ferry node', () => {
     for (let run = 1; run <= 20; run++) {
       const out = await sshBytes(cluster.sshArgs(creds, dev.name, ['-tt'], ['head -c 100000 /dev/zero']));
       assert.equal(out.stdout.length, 100_000, `run ${run}`);
+    }
+  });
+
+  it('starts the terminal with the client\'s modes and size, as sshd does (ssh -t from a terminal)', async () => {
+    // ssh sends its own terminal's modes only when it runs in one: here a pty of the test's,
+    // set up the way a user might have theirs (Ctrl-S free for the shell, ^H to erase, ...).
+    const sshd = await startSshd(await cluster.auth.exportCA('user'));
+    try {
+      const local = 'stty -ixon erase ^H werase undef -iutf8 ixoff';
+      const remote = async (port: number) => {
+        const args = cluster.sshArgs(creds, dev.name, ['-t'], ['stty -a; echo TERM=$TERM']);
+        args[args.indexOf('-p') + 1] = String(port);
+        const quoted = [SSH, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+        const term = pty.spawn('/bin/sh', ['-c', `${local} && exec ${quoted}`], { name: 'xterm-256color', cols: 132, rows: 40 });
+        let out = '';
+        term.onData((d) => { out += d; });
+        const code = await new Promise<number>((resolve) => term.onExit((e) => resolve(e.exitCode)));
+        assert.equal(code, 0, out);
+        // A pty's own defaults, not modes the client sends: node-pty sets hupcl and brkint.
+        return out.replace(/ -?(hupcl|brkint)\b/g, '');
+      };
+      const ours = await remote(cluster.port);
+      for (const re of [/rows 40; columns 132;/, /erase = \^H;/, /werase = <undef>;/, / -ixon /, / ixoff /, / -iutf8/, /TERM=xterm-256color/]) assert.match(ours, re);
+      assert.equal(ours, await remote(sshd.port));
+    } finally {
+      await sshd.stop();
     }
   });
 

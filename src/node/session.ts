@@ -13,6 +13,7 @@ import { onOtherSessionRequest, sendDebug } from '../protocol/ssh2-ext';
 import type { Identity } from './authenticate';
 import type { NodeAudit } from './audit';
 import { asUser } from './osuser';
+import { sttyArgs, withTtyModes } from './ttymodes';
 
 export interface SessionContext {
   client: Connection;
@@ -28,6 +29,8 @@ interface PtyRequest {
   term: string;
   cols: number;
   rows: number;
+  /** The client's terminal modes, as stty arguments. */
+  modes: string[];
 }
 
 /** Environment names a client may set, as Debian's sshd AcceptEnv. */
@@ -81,7 +84,7 @@ export function handleSession(ctx: SessionContext, session: Session): void {
         reject?.();
         return;
       }
-      ptyRequest = { term: info.term || 'xterm', cols: info.cols || 80, rows: info.rows || 24 };
+      ptyRequest = { term: info.term || 'xterm', cols: info.cols || 80, rows: info.rows || 24, modes: sttyArgs(info.modes) };
       accept?.();
     }, reject);
   });
@@ -186,7 +189,7 @@ function run(
   };
   if (ptyRequest) env.TERM = ptyRequest.term;
   // A login shell for "shell", `shell -c` for exec, as sshd runs them.
-  const argv = asUser(user, command === undefined ? [shell, '-l'] : [shell, '-c', command]);
+  const argv = asUser(user, withTtyModes(ptyRequest?.modes ?? [], command === undefined ? [shell, '-l'] : [shell, '-c', command]));
   const [file, ...args] = argv as [string, ...string[]];
   const cwd = user.home;
   const started = Date.now();

@@ -29,10 +29,13 @@ export const MSG = {
   CHANNEL_REQUEST: 98,
 } as const;
 
-/** A pty-req payload: an 80x24 xterm with no terminal modes. */
-export function ptyRequest(): Buffer {
-  return Buffer.concat([sshString('xterm'), sshUint32(80), sshUint32(24), sshUint32(0), sshUint32(0), sshString(Buffer.from([0]))]);
+/** A pty-req payload: an 80x24 xterm, with no terminal modes unless given encoded ones. */
+export function ptyRequest(modes: Buffer = Buffer.from([0])): Buffer {
+  return Buffer.concat([sshString('xterm'), sshUint32(80), sshUint32(24), sshUint32(0), sshUint32(0), sshString(modes)]);
 }
+
+/** One encoded terminal mode (RFC 4254 section 8): its opcode and uint32 argument. */
+export const ttyMode = (opcode: number, value: number) => Buffer.concat([Buffer.from([opcode]), sshUint32(value)]);
 
 /** Sends one message: its type byte and payload, encrypted and framed by the connection. */
 export function sendRaw(c: Client, type: number, ...fields: Buffer[]): void {
