@@ -11,7 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import { TestCluster, roleYaml, type Credentials } from './helpers/cluster';
 import { canConnect, echoServer, eventually, halfCloseExchange, halfCloseServer, roundTrip, start } from './helpers/process';
 import { startSshd, type Sshd } from './helpers/sshd';
-import { ensureOpenSSH, ensureOsUser, type TestOsUser } from './helpers/system';
+import { inTerminal } from './helpers/terminal';
+import { SSH, ensureOpenSSH, ensureOsUser, type TestOsUser } from './helpers/system';
 import { NODE_FLAGS } from '../src/cli/node-flags';
 
 const FERRY = path.resolve(__dirname, '..', '..', 'bin', 'ferry');
@@ -323,6 +324,19 @@ describe('ferry ssh against a stock OpenSSH sshd', () => {
       run.kill('SIGINT');
       await run.exited();
     }
+  });
+
+  it('sends its terminal\'s modes with -t as ssh does: sshd gives both the same terminal', async () => {
+    // A user's terminal with Ctrl-S free for the shell and ^H to erase; ferry sent no modes.
+    const local = 'stty -ixon erase ^H werase undef -iutf8 ixoff';
+    const remote = ['stty -a'];
+    const viaSsh = cluster.sshArgs(creds, dev.name, ['-t'], remote);
+    viaSsh[viaSsh.indexOf('-p') + 1] = String(sshd.port);
+    const ours = await inTerminal([process.execPath, ...NODE_FLAGS, FERRY, ...ferryArgs(creds, sshd.port, ['-t'], `${dev.name}@127.0.0.1`, remote)], local);
+    const theirs = await inTerminal([SSH, ...viaSsh], local);
+    assert.equal(ours.code, 0, ours.output);
+    for (const re of [/erase = \^H;/, /werase = <undef>;/, / -ixon /, / ixoff /, / -iutf8/, /rows 40; columns 132;/]) assert.match(ours.output, re);
+    assert.equal(ours.output, theirs.output);
   });
 
   it('answers sshd\'s CLOSE of a forward it closed first with SSH_MSG_IGNORE, so no ACK waits', async () => {

@@ -7,10 +7,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import * as pty from 'node-pty';
 import { TestCluster, roleYaml, type Credentials } from './helpers/cluster';
 import { canConnect, echoServer, eventually, halfCloseExchange, halfCloseServer, roundTrip, start } from './helpers/process';
 import { startSshd } from './helpers/sshd';
+import { inTerminal } from './helpers/terminal';
 import { SSH, ensureOpenSSH, ensureOsUser, type TestOsUser } from './helpers/system';
 
 describe('OpenSSH ssh against the ferry node', () => {
@@ -122,14 +122,10 @@ describe('OpenSSH ssh against the ferry node', () => {
       const remote = async (port: number) => {
         const args = cluster.sshArgs(creds, dev.name, ['-t'], ['stty -a; echo TERM=$TERM']);
         args[args.indexOf('-p') + 1] = String(port);
-        const quoted = [SSH, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
-        const term = pty.spawn('/bin/sh', ['-c', `${local} && exec ${quoted}`], { name: 'xterm-256color', cols: 132, rows: 40 });
-        let out = '';
-        term.onData((d) => { out += d; });
-        const code = await new Promise<number>((resolve) => term.onExit((e) => resolve(e.exitCode)));
-        assert.equal(code, 0, out);
+        const { code, output } = await inTerminal([SSH, ...args], local);
+        assert.equal(code, 0, output);
         // A pty's own defaults, not modes the client sends: node-pty sets hupcl and brkint.
-        return out.replace(/ -?(hupcl|brkint)\b/g, '');
+        return output.replace(/ -?(hupcl|brkint)\b/g, '');
       };
       const ours = await remote(cluster.port);
       for (const re of [/rows 40; columns 132;/, /erase = \^H;/, /werase = <undef>;/, / -ixon /, / ixoff /, / -iutf8/, /TERM=xterm-256color/]) assert.match(ours, re);

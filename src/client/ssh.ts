@@ -2,6 +2,7 @@
 // run the command or shell, and on the way out cancel every forward and exit with ssh's
 // codes (the remote status; 255 for connection and forwarding errors).
 
+import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import readline from 'node:readline';
 import { Client, type ServerHostKeyAlgorithm, type Channel, type ClientChannel, type ParsedKey } from 'ssh2';
@@ -9,6 +10,7 @@ import { describeError, OpenFailure } from '../errors';
 import { forwardResolver } from '../lookup';
 import { Scope } from '../scope';
 import { ackAnsweredCloses, offerKeyOnce, onRemoteDebug, rejectChannel, serverSoftware } from '../protocol/ssh2-ext';
+import { modesFromStty } from '../protocol/ttymodes';
 import { CertChecker, SshReader, fingerprintSha256, isCertificateKeyType, parseCertificate, parsePublicKeyBlob } from '../auth/sshcert';
 import { LOOPBACK, WILDCARD, bindAll } from '../node/bind';
 import { whenWritten } from '../streams';
@@ -410,7 +412,9 @@ export class SshSession {
     const inv = this.#inv;
     const command = inv.command.join(' ');
     const wantPty = inv.pty === 'force' || (inv.pty === 'auto' && command === '' && Boolean(this.#term.stdin.isTTY));
-    const ptyOpts = { term: process.env.TERM ?? 'xterm', cols: this.#term.stdout.columns || 80, rows: this.#term.stdout.rows || 24 };
+    // The terminal's modes go with the request, read before it turns raw, as ssh sends them.
+    const modes = wantPty && this.#term.stdin.isTTY ? terminalModes(this.#term.stdin) : undefined;
+    const ptyOpts = { term: process.env.TERM ?? 'xterm', cols: this.#term.stdout.columns || 80, rows: this.#term.stdout.rows || 24, ...(modes && { modes }) };
     return new Promise((resolve) => {
       const onStream = (err: Error | undefined, stream: ClientChannel) => {
         if (err) {
@@ -420,6 +424,9 @@ export class SshSession {
         const stdin = this.#term.stdin;
         if (wantPty && stdin.isTTY) {
           stdin.setRawMode(true);
+          // Node's raw mode keeps output processing on, which turned the remote's \r\n into
+          // \r\r\n; ssh's turns it off. setRawMode(false) restores the terminal as it was.
+          stty(stdin, ['-opost']);
           this.#scope.defer(() => { stdin.setRawMode(false); });
           const onResize = () => stream.setWindow(this.#term.stdout.rows || 24, this.#term.stdout.columns || 80, 0, 0);
           process.stdout.on('resize', onResize);
@@ -439,6 +446,21 @@ export class SshSession {
       else this.#client.exec(command, wantPty ? { pty: ptyOpts } : {}, onStream);
     });
   }
+}
+
+/** Runs stty on the terminal `stdin` is (Node has no termios of its own); undefined if it fails. */
+function stty(stdin: NodeJS.ReadStream, args: string[]): string | undefined {
+  try {
+    return execFileSync('stty', args, { stdio: [stdin, 'pipe', 'ignore'], encoding: 'utf8', timeout: 2000 });
+  } catch {
+    return undefined;
+  }
+}
+
+/** The modes of the terminal on `stdin`, as ssh reads them with tcgetattr; none if stty fails. */
+function terminalModes(stdin: NodeJS.ReadStream): Record<string, number> | undefined {
+  const shown = stty(stdin, ['-a']);
+  return shown === undefined ? undefined : modesFromStty(shown);
 }
 
 /** Whether a server with this software version sends without TCP_NODELAY on a connection without a tty. */

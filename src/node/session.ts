@@ -13,7 +13,8 @@ import { onOtherSessionRequest, sendDebug } from '../protocol/ssh2-ext';
 import type { Identity } from './authenticate';
 import type { NodeAudit } from './audit';
 import { asUser } from './osuser';
-import { sttyArgs, withTtyModes } from './ttymodes';
+import { sttyArgs } from '../protocol/ttymodes';
+import { withTtyModes } from './ttymodes';
 
 export interface SessionContext {
   client: Connection;
