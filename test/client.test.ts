@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TestCluster, roleYaml, type Credentials } from './helpers/cluster';
-import { canConnect, echoServer, eventually, halfCloseExchange, halfCloseServer, roundTrip, start } from './helpers/process';
+import { canConnect, echoServer, eventually, freePort, halfCloseExchange, halfCloseServer, roundTrip, start } from './helpers/process';
 import { startSshd, type Sshd } from './helpers/sshd';
 import { inTerminal } from './helpers/terminal';
 import { SSH, ensureOpenSSH, ensureOsUser, type TestOsUser } from './helpers/system';
@@ -168,10 +168,7 @@ describe('ferry ssh against the ferry node', () => {
   });
 
   it('a dead local target refuses the channel with the reason and keeps the tunnel up', async () => {
-    const dead = await new Promise<number>((resolve) => {
-      const s = net.createServer();
-      s.listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
-    });
+    const dead = await freePort();
     const run = ferry(ferryArgs(creds, cluster.port, ['-N', '-R', `0:127.0.0.1:${dead}`], dest));
     try {
       const port = Number((await run.waitFor(/Allocated port (\d+)/))[1]);
@@ -184,6 +181,16 @@ describe('ferry ssh against the ferry node', () => {
     } finally {
       run.kill('SIGKILL');
     }
+  });
+
+  it('ends its own lines in \\r\\n while the terminal is raw (-t), as ssh does', async () => {
+    // Output processing is off then: a bare \n left the next line starting mid-screen.
+    const [dead, listen] = [await freePort(), await freePort()];
+    const args = ferryArgs(creds, cluster.port, ['-t', '-R', `127.0.0.1:${listen}:127.0.0.1:${dead}`], dest, [`curl -s -m 5 http://127.0.0.1:${listen}/; echo done`]);
+    const { code, output } = await inTerminal([process.execPath, ...NODE_FLAGS, FERRY, ...args]);
+    assert.equal(code, 0, output);
+    assert.match(output, new RegExp(`connect_to 127\\.0\\.0\\.1:${dead}: failed: [^\\r\\n]*\\r\\n`));
+    assert.doesNotMatch(output, /[^\r]\n/, JSON.stringify(output));
   });
 
   it('forwards a remote unix socket to a local TCP service', async () => {

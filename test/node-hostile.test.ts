@@ -139,10 +139,12 @@ describe('the node against hostile clients', () => {
     }
   });
 
-  it('applies the terminal modes it can read, as sshd: unknown opcodes skipped, a cut-short list kept up to the cut', async () => {
+  it('applies the terminal modes it can read: unknown opcodes skipped as by sshd, a list stopped early kept up to the stop', async () => {
     // ssh2 parsed from the second byte and knew no opcode by its number: every client's modes
     // came out empty, and a list whose second byte was not 0 lost the size and TERM as well
-    // (and so the terminal: the node refused it).
+    // (and so the terminal: the node refused it). Where parsing stops early (opcode 160 or
+    // more, or a value cut short) sshd applies none or ends the connection; RFC 4254 only says
+    // parsing stops, and the node keeps what it read.
     const VERASE = 3, IXON = 38, IUTF8 = 42, ECHO = 53;
     const cases: [string, Buffer, RegExp[]][] = [
       ['an unknown opcode between known ones', Buffer.concat([ttyMode(VERASE, 8), ttyMode(100, 5), ttyMode(IXON, 0), ttyMode(IUTF8, 0), Buffer.from([0])]),

@@ -41,6 +41,8 @@ export interface Terminal {
 export class SshSession {
   readonly #inv: SshInvocation;
   readonly #term: Terminal;
+  /** The local terminal is raw, output processing off, as ssh puts it for a session. */
+  #rawTerminal = false;
   readonly #scope = new Scope();
   readonly #client = new Client();
   readonly #remoteTargets = new Map<string, RemoteForwardTarget>();
@@ -55,12 +57,17 @@ export class SshSession {
     this.#term = term;
   }
 
+  /** Prints a line of ferry's own; a raw terminal (no output processing) needs its \r. */
+  #say(line: string): void {
+    this.#term.stderr.write(`${line}${this.#rawTerminal ? '\r\n' : '\n'}`);
+  }
+
   #warn(line: string): void {
-    if (!this.#inv.quiet) this.#term.stderr.write(`${line}\r\n`.replace(/\r?\n?$/, '\n'));
+    if (!this.#inv.quiet) this.#say(line);
   }
 
   #debug(line: string): void {
-    if (this.#inv.verbosity > 0) this.#term.stderr.write(`debug1: ${line}\n`);
+    if (this.#inv.verbosity > 0) this.#say(`debug1: ${line}`);
   }
 
   /** Runs the whole session; resolves with the process exit code. */
@@ -70,7 +77,7 @@ export class SshSession {
     try {
       await this.#connect(identity.key);
     } catch (err) {
-      this.#term.stderr.write(`${describeError(err)}\n`);
+      this.#say(describeError(err));
       return EXIT_FAILURE;
     }
     this.#scope.defer(() => { this.#client.end(); });
@@ -94,7 +101,7 @@ export class SshSession {
         // for the server).
         const why = await Promise.race([stop, closed.then(() => 'closed' as const)]);
         status = EXIT_FAILURE;
-        if (why === 'closed') this.#term.stderr.write(`Connection to ${this.#inv.host} closed by remote host.\n`);
+        if (why === 'closed') this.#say(`Connection to ${this.#inv.host} closed by remote host.`);
       } else {
         const outcome = await Promise.race([this.#runCommand(), stop, closed.then(() => 'closed' as const)]);
         status = typeof outcome === 'number' ? outcome : EXIT_FAILURE;
@@ -262,7 +269,7 @@ export class SshSession {
       const fail = (what: string) => {
         const reason = this.#lastRemoteDebug ? `: ${this.#lastRemoteDebug}` : '';
         const line = `${this.#inv.exitOnForwardFailure ? 'Error' : 'Warning'}: remote port forwarding failed for ${what}${reason}`;
-        if (this.#inv.exitOnForwardFailure) this.#term.stderr.write(`${line}\n`);
+        if (this.#inv.exitOnForwardFailure) this.#say(line);
         else this.#warn(line);
         resolve(false);
       };
@@ -372,7 +379,7 @@ export class SshSession {
       return true;
     } catch (err) {
       const line = `${this.#inv.exitOnForwardFailure ? 'Error' : 'Warning'}: could not set up local forwarding for ${spec}: ${describeError(err)}`;
-      this.#term.stderr.write(`${line}\n`);
+      this.#say(line);
       return false;
     }
   }
@@ -418,16 +425,22 @@ export class SshSession {
     return new Promise((resolve) => {
       const onStream = (err: Error | undefined, stream: ClientChannel) => {
         if (err) {
-          this.#term.stderr.write(`ferry: ${err.message}\n`);
+          this.#say(`ferry: ${err.message}`);
           return resolve(EXIT_FAILURE);
         }
         const stdin = this.#term.stdin;
         if (wantPty && stdin.isTTY) {
           stdin.setRawMode(true);
-          // Node's raw mode keeps output processing on, which turned the remote's \r\n into
-          // \r\r\n; ssh's turns it off. setRawMode(false) restores the terminal as it was.
-          stty(stdin, ['-opost']);
-          this.#scope.defer(() => { stdin.setRawMode(false); });
+          // The rest of ssh's raw mode: Node's keeps output processing on (the remote's \r\n
+          // became \r\r\n) and input mapping (a local inlcr changed typed bytes).
+          // setRawMode(false) restores the terminal as it was. A stty without -iuclc (BSD's)
+          // refuses the lot, so -opost alone is tried next.
+          const full = ['-opost', 'ignpar', '-inlcr', '-igncr', '-iuclc', '-ixany', '-ixoff', '-echoe', '-echok', '-echonl'];
+          this.#rawTerminal = (stty(stdin, full) ?? stty(stdin, ['-opost'])) !== undefined;
+          this.#scope.defer(() => {
+            stdin.setRawMode(false);
+            this.#rawTerminal = false;
+          });
           const onResize = () => stream.setWindow(this.#term.stdout.rows || 24, this.#term.stdout.columns || 80, 0, 0);
           process.stdout.on('resize', onResize);
           this.#scope.defer(() => { process.stdout.off('resize', onResize); });

@@ -30,8 +30,8 @@ interface PtyRequest {
   term: string;
   cols: number;
   rows: number;
-  /** The client's terminal modes, as stty arguments. */
-  modes: string[];
+  /** The client's terminal modes, as groups of stty arguments. */
+  modes: string[][];
 }
 
 /** Environment names a client may set, as Debian's sshd AcceptEnv. */

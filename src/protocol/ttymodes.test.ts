@@ -14,11 +14,11 @@ function sttyAll(setup: string): Promise<string> {
 }
 
 describe('terminal modes', () => {
-  const toStty: [string, Record<string, number>, string[]][] = [
-    ['control characters as ^X', { VINTR: 3, VERASE: 8, VQUIT: 0x1c }, ['intr', '^C', 'erase', '^H', 'quit', '^\\']],
-    ['other characters as numbers, 255 as undef', { VERASE: 127, VEOL: 255, VKILL: 0x41 }, ['erase', '127', 'eol', 'undef', 'kill', '65']],
-    ['flags on and off', { IXON: 0, ICRNL: 1, IUTF8: 1, ECHO: 0, OPOST: 5 }, ['-ixon', 'icrnl', 'iutf8', '-echo', 'opost']],
-    ['speeds that are baud rates', { TTY_OP_ISPEED: 38400, TTY_OP_OSPEED: 12345 }, ['ispeed', '38400']],
+  const toStty: [string, Record<string, number>, string[][]][] = [
+    ['control characters as ^X', { VINTR: 3, VERASE: 8, VQUIT: 0x1c }, [['intr', '^C'], ['erase', '^H'], ['quit', '^\\']]],
+    ['other characters as numbers, 255 as undef', { VERASE: 127, VEOL: 255, VKILL: 0x41 }, [['erase', '127'], ['eol', 'undef'], ['kill', '65']]],
+    ['flags on and off', { IXON: 0, ICRNL: 1, IUTF8: 1, ECHO: 0, OPOST: 5 }, [['-ixon'], ['icrnl'], ['iutf8'], ['-echo'], ['opost']]],
+    ['speeds that are baud rates', { TTY_OP_ISPEED: 38400, TTY_OP_OSPEED: 12345 }, [['ispeed', '38400']]],
     ['no slot on Linux, kept by the pty, or unknown to GNU stty', { VDSUSP: 25, VSTATUS: 20, VFLUSH: 15, CS8: 1, PARENB: 0, PENDIN: 0 }, []],
   ];
   for (const [what, modes, args] of toStty) {
@@ -53,6 +53,7 @@ describe('terminal modes', () => {
     ].join('\n');
     const m = modesFromStty(bsd);
     assert.deepEqual([m.VERASE, m.VREPRINT, m.VDISCARD, m.VEOL], [127, 18, 15, 255]);
+    assert.equal(modesFromStty('flush = ^O;').VDISCARD, 15, "BusyBox's name for discard");
     assert.deepEqual([m.ECHOK, m.IUTF8, m.IXON, m.ICANON], [0, 0, 1, 1]);
     assert.deepEqual([m.TTY_OP_ISPEED, m.TTY_OP_OSPEED], [9600, 38400]);
     assert.equal(m.VDSUSP, undefined);
@@ -64,7 +65,7 @@ describe('terminal modes', () => {
     // (255), so they would come back as none, as they do through ssh and sshd.
     const setup = 'stty -ixon erase ^H werase undef -iutf8 ixoff intr ^X eol undef eol2 undef';
     const before = await sttyAll(setup);
-    const after = await sttyAll(`stty ${sttyArgs(modesFromStty(before)).map((a) => `'${a}'`).join(' ')}`);
+    const after = await sttyAll(`stty ${sttyArgs(modesFromStty(before)).flat().map((a) => `'${a}'`).join(' ')}`);
     assert.equal(after, before);
     assert.notEqual(after, await sttyAll('true'), 'the setup changed something');
   });

@@ -12,7 +12,7 @@ const CHARS: Readonly<Record<string, string>> = {
 /**
  * On/off modes. The character size and parity are left out: a pseudo-terminal keeps its own
  * (Linux copies them back), so setting them only makes stty report a failure. So is PENDIN,
- * which GNU stty does not know: one unknown argument and it applies none.
+ * which GNU stty does not know.
  */
 const FLAGS: Readonly<Record<string, string>> = {
   IGNPAR: 'ignpar', PARMRK: 'parmrk', INPCK: 'inpck', ISTRIP: 'istrip', INLCR: 'inlcr',
@@ -38,24 +38,28 @@ function charArg(value: number): string {
   return String(c);
 }
 
-/** stty's arguments for the modes ssh2 parsed from a pty-req, in the order they came. */
-export function sttyArgs(modes: object | undefined): string[] {
-  const args: string[] = [];
+/**
+ * stty's arguments for the modes ssh2 parsed from a pty-req, in the order they came: one group
+ * per mode (`['erase', '^H']`, `['-ixon']`), so that a stty that does not know one word can be
+ * given the others alone.
+ */
+export function sttyArgs(modes: object | undefined): string[][] {
+  const groups: string[][] = [];
   for (const [name, value] of Object.entries(modes ?? {}) as [string, unknown][]) {
     if (typeof value !== 'number') continue;
     const char = CHARS[name];
     const flag = FLAGS[name];
     const speed = SPEEDS[name];
-    if (char !== undefined) args.push(char, charArg(value));
-    else if (flag !== undefined) args.push(value === 0 ? `-${flag}` : flag);
-    else if (speed !== undefined && BAUDS.has(value)) args.push(speed, String(value));
+    if (char !== undefined) groups.push([char, charArg(value)]);
+    else if (flag !== undefined) groups.push([value === 0 ? `-${flag}` : flag]);
+    else if (speed !== undefined && BAUDS.has(value)) groups.push([speed, String(value)]);
   }
-  return args;
+  return groups;
 }
 
 const byStty = (table: Readonly<Record<string, string>>) => new Map(Object.entries(table).map(([rfc, stty]) => [stty, rfc]));
-/** BSD's stty calls rprnt "reprint". */
-const CHAR_BY_STTY = byStty(CHARS).set('reprint', 'VREPRINT');
+/** BSD's stty calls rprnt "reprint"; BusyBox's (and GNU's before 8.26) call discard "flush". */
+const CHAR_BY_STTY = byStty(CHARS).set('reprint', 'VREPRINT').set('flush', 'VDISCARD');
 const FLAG_BY_STTY = byStty(FLAGS);
 
 /** A character as `stty -a` shows it: ^C, ^?, M-^?, <undef>, or itself. */

@@ -6,23 +6,13 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { SSHD, ensureOpenSSH } from './system';
-import { start, type Running } from './process';
+import { freePort, start, type Running } from './process';
 
 export interface Sshd {
   port: number;
   dir: string;
   process: Running;
   stop(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export async function startSshd(userCA: string, extraConfig: string[] = []): Promise<Sshd> {
