@@ -191,6 +191,7 @@ describe('ferry ssh against the ferry node', () => {
     assert.equal(code, 0, output);
     assert.match(output, new RegExp(`connect_to 127\\.0\\.0\\.1:${dead}: failed: [^\\r\\n]*\\r\\n`));
     assert.doesNotMatch(output, /[^\r]\n/, JSON.stringify(output));
+    assert.match(output, /\r\nConnection to 127\.0\.0\.1 closed\.\r\n$/, 'as ssh ends a terminal session');
   });
 
   it('forwards a remote unix socket to a local TCP service', async () => {
@@ -339,7 +340,7 @@ describe('ferry ssh against a stock OpenSSH sshd', () => {
     const remote = ['stty -a'];
     const viaSsh = cluster.sshArgs(creds, dev.name, ['-t'], remote);
     viaSsh[viaSsh.indexOf('-p') + 1] = String(sshd.port);
-    const ours = await inTerminal([process.execPath, ...NODE_FLAGS, FERRY, ...ferryArgs(creds, sshd.port, ['-t'], `${dev.name}@127.0.0.1`, remote)], local);
+    const ours = await inTerminal([process.execPath, ...NODE_FLAGS, FERRY, ...ferryArgs(creds, sshd.port, ['-t', '-o', 'LogLevel=ERROR'], `${dev.name}@127.0.0.1`, remote)], local);
     const theirs = await inTerminal([SSH, ...viaSsh], local);
     assert.equal(ours.code, 0, ours.output);
     for (const re of [/erase = \^H;/, /werase = <undef>;/, / -ixon /, / ixoff /, / -iutf8/, /rows 40; columns 132;/]) assert.match(ours.output, re);

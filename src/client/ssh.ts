@@ -453,7 +453,11 @@ export class SshSession {
         stream.on('exit', (exitCode: number | null, signal?: string) => {
           code = signal ? EXIT_FAILURE : (exitCode ?? EXIT_FAILURE);
         });
-        stream.once('close', () => resolve(code ?? EXIT_FAILURE));
+        stream.once('close', () => {
+          // ssh's last word on a terminal session (LogLevel INFO, so not with -q).
+          if (wantPty) this.#warn(`Connection to ${this.#inv.host} closed.`);
+          resolve(code ?? EXIT_FAILURE);
+        });
       };
       if (command === '') this.#client.shell(wantPty ? ptyOpts : false, onStream);
       else this.#client.exec(command, wantPty ? { pty: ptyOpts } : {}, onStream);
