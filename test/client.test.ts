@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { TestCluster, roleYaml, type Credentials } from './helpers/cluster';
 import { canConnect, echoServer, eventually, freePort, halfCloseExchange, halfCloseServer, roundTrip, start } from './helpers/process';
 import { startSshd, type Sshd } from './helpers/sshd';
-import { inTerminal } from './helpers/terminal';
+import { TypedTerminal, inTerminal } from './helpers/terminal';
 import { SSH, ensureOpenSSH, ensureOsUser, type TestOsUser } from './helpers/system';
 import { NODE_FLAGS } from '../src/cli/node-flags';
 
@@ -192,6 +192,49 @@ describe('ferry ssh against the ferry node', () => {
     assert.match(output, new RegExp(`connect_to 127\\.0\\.0\\.1:${dead}: failed: [^\\r\\n]*\\r\\n`));
     assert.doesNotMatch(output, /[^\r]\n/, JSON.stringify(output));
     assert.match(output, /\r\nConnection to 127\.0\.0\.1 closed\.\r\n$/, 'as ssh ends a terminal session');
+  });
+
+  it('escapes as ssh does: ~C adds and cancels a -R in a running session, ~# lists it, ~. ends it', async () => {
+    const term = new TypedTerminal([process.execPath, ...NODE_FLAGS, FERRY, ...ferryArgs(creds, cluster.port, ['-t'], dest, ['cat'])]);
+    try {
+      term.type('hello\r');
+      await term.waitFor(/hello\r\nhello\r\n/);
+      term.type('~?');
+      await term.waitFor(/~\. {3}- terminate connection/);
+      term.type('~C');
+      await term.waitFor(/ssh> $/);
+      term.type(`-R 0:127.0.0.1:${web.port}\r`);
+      const port = Number((await term.waitFor(/Allocated port (\d+) for remote forward/))[1]);
+      await term.waitFor(/Forwarding port\./);
+      assert.equal(await httpGet(port), 'hello from the workstation');
+      let mark = term.output.length;
+      term.type('~#');
+      await term.waitFor(new RegExp(`-R localhost:${port} -> 127\\.0\\.0\\.1:${web.port}`), mark);
+      term.type('a~.b\r'); // not at the start of a line: typed through
+      await term.waitFor(/a~\.b\r\na~\.b\r\n/);
+      mark = term.output.length;
+      term.type('~C');
+      await term.waitFor(/ssh> $/, mark);
+      term.type(`-KR ${port}\r`);
+      await term.waitFor(/Canceled forwarding\./, mark);
+      await eventually('the node port closes', async () => !(await canConnect(port)));
+      term.type('~.');
+      assert.equal(await term.exited, 255);
+      assert.match(term.output, /~\.\r\nConnection to 127\.0\.0\.1 closed\.\r\n$/);
+    } finally {
+      term.kill();
+    }
+  });
+
+  it('-e none passes ~. through to the session', async () => {
+    const term = new TypedTerminal([process.execPath, ...NODE_FLAGS, FERRY, ...ferryArgs(creds, cluster.port, ['-t', '-e', 'none'], dest, ['head -c 3'])]);
+    try {
+      term.type('~.\r');
+      assert.equal(await term.exited, 0, term.output);
+      assert.match(term.output, /^~\.\r\n/);
+    } finally {
+      term.kill();
+    }
   });
 
   it('forwards a remote unix socket to a local TCP service', async () => {

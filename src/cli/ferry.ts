@@ -33,6 +33,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('-T', 'disable the pseudo-terminal')
     .option('-q', 'quiet: no warnings or "Allocated port" lines')
     .option('-v', 'verbose (repeatable)', (_v: string, prev: number) => prev + 1, 0)
+    .option('-e <char>', "escape character of a terminal session: ~ (the default), ^X, or 'none'")
     .option('-o <option>', 'ssh option, e.g. ExitOnForwardFailure=yes (repeatable)', collect, [])
     .addOption(new Option('-R <spec>', 'remote forward: [bind_address:]port:host:hostport, ... (repeatable)').argParser(collect).default([]))
     .addOption(new Option('-L <spec>', 'local forward: [bind_address:]port:host:hostport, ... (repeatable)').argParser(collect).default([]))

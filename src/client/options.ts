@@ -2,6 +2,7 @@
 // typed invocation. Parsing only; nothing connects here.
 
 import { ValidationError } from '../errors';
+import { parseEscapeChar } from './escapes';
 import {
   parseDynamicForward,
   parseLocalForward,
@@ -10,6 +11,8 @@ import {
   type LocalForward,
   type RemoteForward,
 } from './forwardspec';
+
+const DEFAULT_ESCAPE = 0x7e; // ~
 
 export type StrictHostKeyChecking = 'yes' | 'no' | 'ask' | 'accept-new';
 
@@ -32,6 +35,8 @@ export interface SshInvocation {
   remote: RemoteForward[];
   local: LocalForward[];
   dynamic: DynamicForward[];
+  /** The escape character of a terminal session (~ by default); null: none. */
+  escapeChar: number | null;
 }
 
 export interface RawSshFlags {
@@ -43,6 +48,7 @@ export interface RawSshFlags {
   T?: boolean;
   q?: boolean;
   v?: number;
+  e?: string;
   o: string[];
   R: string[];
   L: string[];
@@ -88,6 +94,7 @@ export function buildInvocation(destination: string, command: string[], flags: R
     remote: flags.R.map((s) => parseRemoteForward(s)),
     local: flags.L.map((s) => parseLocalForward(s)),
     dynamic: flags.D.map((s) => parseDynamicForward(s)),
+    escapeChar: DEFAULT_ESCAPE,
   };
   // ssh keeps the first value given for an option.
   const seen = new Set<string>();
@@ -100,6 +107,7 @@ export function buildInvocation(destination: string, command: string[], flags: R
     seen.add(key);
     applyOption(inv, m[1], key, value);
   }
+  if (flags.e !== undefined) inv.escapeChar = parseEscapeChar(flags.e);
   return inv;
 }
 
@@ -141,12 +149,15 @@ function applyOption(inv: SshInvocation, name: string, key: string, value: strin
       if (/^(quiet|fatal|error)$/i.test(value)) inv.quiet = true;
       if (/^(debug|debug1|debug2|debug3|verbose)$/i.test(value)) inv.verbosity = Math.max(inv.verbosity, 1);
       return;
+    case 'escapechar':
+      inv.escapeChar = parseEscapeChar(value);
+      return;
     case 'batchmode':
     case 'identitiesonly':
     case 'serveralivecountmax':
       return; // accepted for scripts written for ssh; ferry never prompts for passwords
     default:
-      throw new ValidationError(`command-line: Bad configuration option: ${name.toLowerCase()} (ferry ssh supports ExitOnForwardFailure, StrictHostKeyChecking, UserKnownHostsFile, CertificateFile, IdentityFile, Port, User, ServerAliveInterval, ConnectTimeout, LogLevel, BatchMode, IdentitiesOnly)`);
+      throw new ValidationError(`command-line: Bad configuration option: ${name.toLowerCase()} (ferry ssh supports ExitOnForwardFailure, StrictHostKeyChecking, UserKnownHostsFile, CertificateFile, IdentityFile, Port, User, ServerAliveInterval, ConnectTimeout, LogLevel, EscapeChar, BatchMode, IdentitiesOnly)`);
   }
 }
 

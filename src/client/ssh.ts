@@ -14,7 +14,21 @@ import { modesFromStty } from '../protocol/ttymodes';
 import { CertChecker, SshReader, fingerprintSha256, isCertificateKeyType, parseCertificate, parsePublicKeyBlob } from '../auth/sshcert';
 import { LOOPBACK, WILDCARD, bindAll } from '../node/bind';
 import { whenWritten } from '../streams';
-import { formatAllocatedPort, formatForwardTarget, type ForwardTarget, type ListenAddress, type RemoteForward, type RemoteForwardTarget } from './forwardspec';
+import { COMMAND_HELP, EscapeReader, escapeHelp, escapeName, parseCommandLine, type EscapeAction } from './escapes';
+import {
+  formatAllocatedPort,
+  formatForwardListener,
+  formatForwardTarget,
+  parseDynamicForward,
+  parseLocalForward,
+  parseRemoteForward,
+  type DynamicForward,
+  type Forward,
+  type ForwardTarget,
+  type LocalForward,
+  type RemoteForward,
+  type RemoteForwardTarget,
+} from './forwardspec';
 import { expandHome, loadIdentity } from './identity';
 import { appendKnownHost, hostLookupName, loadKnownHosts, patternsMatch, verifyHostKey } from './knownhosts';
 import type { SshInvocation } from './options';
@@ -43,6 +57,8 @@ export class SshSession {
   readonly #term: Terminal;
   /** The local terminal is raw, output processing off, as ssh puts it for a session. */
   #rawTerminal = false;
+  /** The ~C prompt is reading a line. */
+  #atPrompt = false;
   readonly #scope = new Scope();
   readonly #client = new Client();
   readonly #remoteTargets = new Map<string, RemoteForwardTarget>();
@@ -50,6 +66,8 @@ export class SshSession {
   readonly #granted: RemoteForward[] = [];
   readonly #grantedPorts = new Map<RemoteForward, number>();
   readonly #inFlight = new Set<net.Socket | Channel>();
+  /** -L and -D listeners, each with what closes it (for ~C -KL and -KD). */
+  readonly #listening = new Map<LocalForward | DynamicForward, () => void>();
   #lastRemoteDebug = '';
 
   constructor(inv: SshInvocation, term: Terminal) {
@@ -87,9 +105,11 @@ export class SshSession {
     const closed = new Promise<void>((resolve) => this.#client.once('close', () => resolve()));
     const stop = new Promise<'signal'>((resolve) => {
       const onSignal = () => resolve('signal');
-      process.once('SIGINT', onSignal);
+      // At the ~C prompt Ctrl-C drops the line typed, as with ssh, not the session.
+      const onInterrupt = () => { if (!this.#atPrompt) resolve('signal'); };
+      process.on('SIGINT', onInterrupt);
       process.once('SIGTERM', onSignal);
-      this.#scope.defer(() => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); });
+      this.#scope.defer(() => { process.off('SIGINT', onInterrupt); process.off('SIGTERM', onSignal); });
     });
 
     try {
@@ -240,9 +260,20 @@ export class SshSession {
     return loadKnownHosts(this.#inv.userKnownHostsFiles.map(expandHome)).some((l) => l.marker === '@cert-authority' && patternsMatch(l.patterns, name));
   }
 
-  #ask(question: string): Promise<boolean> {
-    const rl = readline.createInterface({ input: this.#term.stdin, output: this.#term.stderr });
-    return new Promise((resolve) => rl.question(question, (answer) => { rl.close(); resolve(answer.trim().toLowerCase() === 'yes'); }));
+  async #ask(question: string): Promise<boolean> {
+    return (await this.#prompt(question)).trim().toLowerCase() === 'yes';
+  }
+
+  /** One line from the user after `text`; empty at end of input. */
+  #prompt(text: string): Promise<string> {
+    const rl = readline.createInterface({ input: this.#term.stdin, output: this.#term.stderr, terminal: false });
+    return new Promise((resolve) => {
+      rl.once('close', () => resolve(''));
+      rl.question(text, (answer) => {
+        resolve(answer);
+        rl.close();
+      });
+    });
   }
 
   // Remote forwards ------------------------------------------------------------
@@ -252,12 +283,8 @@ export class SshSession {
       const ok = await this.#requestRemote(fwd);
       if (!ok && this.#inv.exitOnForwardFailure) return false;
     }
-    for (const fwd of this.#inv.local) {
-      const ok = await this.#listenLocal(fwd.spec, fwd.kind === 'local-tcp' ? { listen: fwd.listen, port: fwd.port } : { path: fwd.socketPath }, (socket) => this.#openLocal(socket, fwd.target));
-      if (!ok && this.#inv.exitOnForwardFailure) return false;
-    }
-    for (const fwd of this.#inv.dynamic) {
-      const ok = await this.#listenLocal(fwd.spec, fwd.kind === 'dynamic-tcp' ? { listen: fwd.listen, port: fwd.port } : { path: fwd.socketPath }, (socket) => this.#serveDynamic(socket));
+    for (const fwd of [...this.#inv.local, ...this.#inv.dynamic]) {
+      const ok = await this.#listenLocal(fwd);
       if (!ok && this.#inv.exitOnForwardFailure) return false;
     }
     return true;
@@ -364,21 +391,25 @@ export class SshSession {
 
   // Local and dynamic forwards ---------------------------------------------------
 
-  async #listenLocal(spec: string, where: { listen: ListenAddress; port: number } | { path: string }, onSocket: (s: net.Socket) => void): Promise<boolean> {
+  async #listenLocal(fwd: LocalForward | DynamicForward): Promise<boolean> {
+    const onSocket = (socket: net.Socket) => (fwd.kind === 'local-tcp' || fwd.kind === 'local-unix' ? this.#openLocal(socket, fwd.target) : this.#serveDynamic(socket));
     try {
-      if ('path' in where) {
+      let servers: net.Server[];
+      if (fwd.kind === 'local-unix' || fwd.kind === 'dynamic-unix') {
         // As the TCP listeners (bindAll): half-open, and nothing read before the channel opens.
         const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, onSocket);
-        await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(where.path, () => resolve()); });
-        this.#scope.defer(() => { server.close(); });
+        await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(fwd.socketPath, () => resolve()); });
+        servers = [server];
       } else {
-        const hosts = where.listen.kind === 'loopback' ? LOOPBACK : where.listen.kind === 'all-interfaces' ? WILDCARD : [where.listen.address];
-        const { servers } = await bindAll({ hosts, firstOnly: where.listen.kind === 'all-interfaces' }, where.port, onSocket);
-        for (const s of servers) this.#scope.defer(() => { s.close(); });
+        const hosts = fwd.listen.kind === 'loopback' ? LOOPBACK : fwd.listen.kind === 'all-interfaces' ? WILDCARD : [fwd.listen.address];
+        servers = (await bindAll({ hosts, firstOnly: fwd.listen.kind === 'all-interfaces' }, fwd.port, onSocket)).servers;
       }
+      const close = () => { for (const server of servers) server.close(); };
+      this.#scope.defer(close);
+      this.#listening.set(fwd, close);
       return true;
     } catch (err) {
-      const line = `${this.#inv.exitOnForwardFailure ? 'Error' : 'Warning'}: could not set up local forwarding for ${spec}: ${describeError(err)}`;
+      const line = `${this.#inv.exitOnForwardFailure ? 'Error' : 'Warning'}: could not set up local forwarding for ${fwd.spec}: ${describeError(err)}`;
       this.#say(line);
       return false;
     }
@@ -430,23 +461,18 @@ export class SshSession {
         }
         const stdin = this.#term.stdin;
         if (wantPty && stdin.isTTY) {
-          stdin.setRawMode(true);
-          // The rest of ssh's raw mode: Node's keeps output processing on (the remote's \r\n
-          // became \r\r\n) and input mapping (a local inlcr changed typed bytes).
-          // setRawMode(false) restores the terminal as it was. A stty without -iuclc (BSD's)
-          // refuses the lot, so -opost alone is tried next.
-          const full = ['-opost', 'ignpar', '-inlcr', '-igncr', '-iuclc', '-ixany', '-ixoff', '-echoe', '-echok', '-echonl'];
-          this.#rawTerminal = (stty(stdin, full) ?? stty(stdin, ['-opost'])) !== undefined;
-          this.#scope.defer(() => {
-            stdin.setRawMode(false);
-            this.#rawTerminal = false;
-          });
+          this.#enterRawMode();
+          this.#scope.defer(() => this.#leaveRawMode());
           const onResize = () => stream.setWindow(this.#term.stdout.rows || 24, this.#term.stdout.columns || 80, 0, 0);
           process.stdout.on('resize', onResize);
           this.#scope.defer(() => { process.stdout.off('resize', onResize); });
         }
-        stdin.pipe(stream);
-        this.#scope.defer(() => { stdin.unpipe(stream); stdin.pause(); });
+        const escapeChar = wantPty && stdin.isTTY ? this.#inv.escapeChar : null;
+        if (escapeChar !== null) this.#typeInto(stream, new EscapeReader(escapeChar));
+        else {
+          stdin.pipe(stream);
+          this.#scope.defer(() => { stdin.unpipe(stream); stdin.pause(); });
+        }
         stream.pipe(this.#term.stdout, { end: false });
         stream.stderr.pipe(this.#term.stderr, { end: false });
         let code: number | undefined;
@@ -462,6 +488,163 @@ export class SshSession {
       if (command === '') this.#client.shell(wantPty ? ptyOpts : false, onStream);
       else this.#client.exec(command, wantPty ? { pty: ptyOpts } : {}, onStream);
     });
+  }
+
+  // The terminal, as ssh handles it -----------------------------------------------
+
+  /**
+   * Node's raw mode and the rest of ssh's: Node keeps output processing on (the remote's \r\n
+   * became \r\r\n) and input mapping (a local inlcr changed typed bytes). A stty without
+   * -iuclc (BSD's) refuses the lot, so -opost alone is tried next.
+   */
+  #enterRawMode(): void {
+    const stdin = this.#term.stdin;
+    stdin.setRawMode(true);
+    const full = ['-opost', 'ignpar', '-inlcr', '-igncr', '-iuclc', '-ixany', '-ixoff', '-echoe', '-echok', '-echonl'];
+    this.#rawTerminal = (stty(stdin, full) ?? stty(stdin, ['-opost'])) !== undefined;
+  }
+
+  /** Back to the terminal as it was (Node saved it on the way into raw mode). */
+  #leaveRawMode(): void {
+    this.#term.stdin.setRawMode(false);
+    this.#rawTerminal = false;
+  }
+
+  /** Passes what the user types to the session, acting on escapes (~. ~C ~# ~? ~~) on the way. */
+  #typeInto(stream: ClientChannel, escapes: EscapeReader): void {
+    const stdin = this.#term.stdin;
+    const typed = async (chunk: Buffer) => {
+      let input = chunk;
+      while (input.length > 0) {
+        const { send, action, rest } = escapes.read(input);
+        if (send.length > 0 && !stream.write(send)) await new Promise((resolve) => stream.once('drain', resolve));
+        if (action === 'command') {
+          // The command line reads the terminal itself, in its usual mode.
+          stdin.off('data', onData);
+          try {
+            await this.#commandLine();
+          } finally {
+            if (!this.#scope.closed) this.#enterRawMode();
+            stdin.on('data', onData);
+          }
+        } else if (action) this.#escape(action, escapes.char);
+        input = rest;
+      }
+    };
+    const onData = (chunk: Buffer) => {
+      stdin.pause();
+      void typed(chunk).then(() => { if (!this.#scope.closed) stdin.resume(); });
+    };
+    const onEnd = () => { stream.end(); };
+    stdin.on('data', onData);
+    stdin.once('end', onEnd);
+    this.#scope.defer(() => {
+      stdin.off('data', onData);
+      stdin.off('end', onEnd);
+      stdin.pause();
+    });
+  }
+
+  #escape(action: Exclude<EscapeAction, 'command'>, char: number): void {
+    const e = escapeName(char);
+    switch (action) {
+      case 'disconnect':
+        this.#say(`${e}.`);
+        this.#client.end();
+        return;
+      case 'help':
+        this.#say(`${e}?`);
+        for (const line of escapeHelp(char)) this.#say(line);
+        return;
+      case 'list':
+        this.#say(`${e}#`);
+        for (const line of this.#forwardList()) this.#say(line);
+        return;
+    }
+  }
+
+  /** ~C: one command at an `ssh>` prompt, read with the terminal as it was before raw mode. */
+  async #commandLine(): Promise<void> {
+    this.#leaveRawMode();
+    this.#atPrompt = true;
+    let line: string;
+    try {
+      line = await this.#prompt('\nssh> ');
+    } finally {
+      this.#atPrompt = false;
+    }
+    const cmd = parseCommandLine(line);
+    switch (cmd.kind) {
+      case 'none':
+        return;
+      case 'help':
+        for (const text of COMMAND_HELP) this.#say(text);
+        return;
+      case 'invalid':
+        this.#say('Invalid command.');
+        return;
+      case 'forward': {
+        let fwd: Forward;
+        try {
+          fwd = cmd.type === 'R' ? parseRemoteForward(cmd.spec) : cmd.type === 'L' ? parseLocalForward(cmd.spec) : parseDynamicForward(cmd.spec);
+        } catch (err) {
+          this.#say(`Bad forwarding specification: ${describeError(err)}`);
+          return;
+        }
+        const ok = fwd.kind === 'remote-tcp' || fwd.kind === 'remote-unix' ? await this.#requestRemote(fwd) : await this.#listenLocal(fwd);
+        if (ok) this.#say('Forwarding port.');
+        return;
+      }
+      case 'cancel':
+        this.#say((await this.#cancelForward(cmd.type, cmd.spec)) ? 'Canceled forwarding.' : 'Unknown port forwarding.');
+    }
+  }
+
+  /** Where a granted forward listens, with the port the server gave a -R 0. */
+  #listener(fwd: Forward): string {
+    if (fwd.kind !== 'remote-tcp') return formatForwardListener(fwd);
+    return formatForwardListener({ ...fwd, port: this.#grantedPorts.get(fwd) ?? fwd.port });
+  }
+
+  /**
+   * ~C -KR, -KL, -KD: `spec` is a port (any listener on it) or a listener as ~# shows it
+   * (`localhost:8080`, `*:8080`, a socket path).
+   */
+  async #cancelForward(type: 'R' | 'L' | 'D', spec: string): Promise<boolean> {
+    const named = (fwd: Forward) => (/^\d+$/.test(spec) ? 'port' in fwd && (this.#grantedPorts.get(fwd as RemoteForward) ?? fwd.port) === Number(spec) : this.#listener(fwd) === spec);
+    if (type === 'R') {
+      const fwd = this.#granted.find(named);
+      if (!fwd) return false;
+      const ok = await new Promise<boolean>((resolve) => {
+        if (fwd.kind === 'remote-unix') this.#client.openssh_unforwardInStreamLocal(fwd.socketPath, (err) => resolve(!err));
+        else this.#client.unforwardIn(fwd.bindAddress, this.#grantedPorts.get(fwd) ?? fwd.port, (err) => resolve(!err));
+      });
+      if (ok) {
+        this.#granted.splice(this.#granted.indexOf(fwd), 1);
+        if (fwd.kind === 'remote-unix') this.#remoteUnixTargets.delete(fwd.socketPath);
+        else this.#remoteTargets.delete(`${fwd.bindAddress}\u0000${this.#grantedPorts.get(fwd) ?? fwd.port}`);
+        this.#grantedPorts.delete(fwd);
+      }
+      return ok;
+    }
+    const kinds = type === 'L' ? ['local-tcp', 'local-unix'] : ['dynamic-tcp', 'dynamic-unix'];
+    const fwd = [...this.#listening.keys()].find((f) => kinds.includes(f.kind) && named(f));
+    if (!fwd) return false;
+    this.#listening.get(fwd)?.();
+    this.#listening.delete(fwd);
+    return true;
+  }
+
+  /** ~#: the forwards of this session and how many connections they carry now. */
+  #forwardList(): string[] {
+    const lines = ['The following forwards are open:'];
+    for (const fwd of this.#granted) lines.push(`  -R ${this.#listener(fwd)} -> ${formatForwardTarget(fwd.target)}`);
+    for (const fwd of this.#listening.keys()) {
+      lines.push(fwd.kind === 'local-tcp' || fwd.kind === 'local-unix' ? `  -L ${this.#listener(fwd)} -> ${formatForwardTarget(fwd.target)}` : `  -D ${this.#listener(fwd)} (SOCKS)`);
+    }
+    if (lines.length === 1) lines.push('  (none)');
+    lines.push(`Forwarded connections open: ${this.#inFlight.size}`);
+    return lines;
   }
 }
 

@@ -13,3 +13,40 @@ export function inTerminal(argv: string[], setup = 'true', size = { cols: 132, r
     term.onExit((e) => resolve({ code: e.exitCode, output }));
   });
 }
+
+/** A program in a terminal of the test's that the test types into, as a user would. */
+export class TypedTerminal {
+  readonly #term: pty.IPty;
+  #output = '';
+  readonly exited: Promise<number>;
+
+  constructor(argv: string[], size = { cols: 132, rows: 40 }) {
+    const [file, ...args] = argv as [string, ...string[]];
+    this.#term = pty.spawn(file, args, { name: 'xterm-256color', ...size });
+    this.#term.onData((d) => { this.#output += d; });
+    this.exited = new Promise((resolve) => this.#term.onExit((e) => resolve(e.exitCode)));
+  }
+
+  get output(): string {
+    return this.#output;
+  }
+
+  type(text: string): void {
+    this.#term.write(text);
+  }
+
+  /** Waits for `re` in what the terminal showed after `from` (an offset into output). */
+  async waitFor(re: RegExp, from = 0, ms = 5000): Promise<RegExpExecArray> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const m = re.exec(this.#output.slice(from));
+      if (m) return m;
+      if (Date.now() > deadline) throw new Error(`${String(re)} not shown in: ${JSON.stringify(this.#output)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  kill(): void {
+    this.#term.kill('SIGKILL');
+  }
+}
