@@ -527,7 +527,10 @@ export class SshSession {
             if (!this.#scope.closed) this.#enterRawMode();
             stdin.on('data', onData);
           }
-        } else if (action) this.#escape(action, escapes.char);
+        } else if (action) {
+          this.#escape(action, escapes.char);
+          if (action === 'disconnect') return; // what followed ~. has nowhere to go
+        }
         input = rest;
       }
     };
