@@ -194,33 +194,101 @@ describe('ferry ssh against the ferry node', () => {
     assert.match(output, /\r\nConnection to 127\.0\.0\.1 closed\.\r\n$/, 'as ssh ends a terminal session');
   });
 
-  it('escapes as ssh does: ~C adds and cancels a -R in a running session, ~# lists it, ~. ends it', async () => {
-    const term = new TypedTerminal([process.execPath, ...NODE_FLAGS, FERRY, ...ferryArgs(creds, cluster.port, ['-t'], dest, ['cat'])]);
+  /** `ferry ssh -t ... cat` in a terminal of the test's, once the session echoes what is typed. */
+  async function catSession(port = cluster.port): Promise<TypedTerminal> {
+    const term = new TypedTerminal([process.execPath, ...NODE_FLAGS, FERRY, ...ferryArgs(creds, port, ['-t'], dest, ['cat'])]);
+    term.type('up\r');
+    await term.waitFor(/up\r\nup\r\n/).catch((err: Error) => {
+      term.kill();
+      throw err;
+    });
+    return term;
+  }
+
+  it('escapes as ssh does: ~C adds and cancels forwards in a running session, ~# lists them, ~. ends it', async () => {
+    const term = await catSession();
     try {
-      term.type('hello\r');
-      await term.waitFor(/hello\r\nhello\r\n/);
       term.type('~?');
       await term.waitFor(/~\. {3}- terminate connection/);
-      term.type('~C');
-      await term.waitFor(/ssh> $/);
-      term.type(`-R 0:127.0.0.1:${web.port}\r`);
-      const port = Number((await term.waitFor(/Allocated port (\d+) for remote forward/))[1]);
-      await term.waitFor(/Forwarding port\./);
-      assert.equal(await httpGet(port), 'hello from the workstation');
       let mark = term.output.length;
+      term.type('~C');
+      await term.waitFor(/ssh> $/, mark);
+      term.type(`-R 0:127.0.0.1:${web.port}\r`);
+      const port = Number((await term.waitFor(/Allocated port (\d+) for remote forward/, mark))[1]);
+      assert.equal(await httpGet(port), 'hello from the workstation');
+      const local = await freePort();
+      mark = term.output.length;
+      term.type(`~C-L ${local}:127.0.0.1:${web.port}\r`);
+      await term.waitFor(/Forwarding port\./, mark);
+      await eventually('the -L listener is up', () => canConnect(local));
+      mark = term.output.length;
       term.type('~#');
-      await term.waitFor(new RegExp(`-R localhost:${port} -> 127\\.0\\.0\\.1:${web.port}`), mark);
+      await term.waitFor(new RegExp(`-R localhost:${port} -> 127\\.0\\.0\\.1:${web.port}\\r\\n  -L localhost:${local} -> `), mark);
       term.type('a~.b\r'); // not at the start of a line: typed through
       await term.waitFor(/a~\.b\r\na~\.b\r\n/);
       mark = term.output.length;
-      term.type('~C');
-      await term.waitFor(/ssh> $/, mark);
-      term.type(`-KR ${port}\r`);
-      await term.waitFor(/Canceled forwarding\./, mark);
-      await eventually('the node port closes', async () => !(await canConnect(port)));
+      term.type(`~C-KR ${port}\r~C-KL ${local}\r`);
+      await term.waitFor(/Canceled forwarding\.[^]*Canceled forwarding\./, mark);
+      await eventually('the node port and the local one close', async () => !(await canConnect(port)) && !(await canConnect(local)));
       term.type('~.');
       assert.equal(await term.exited, 255);
       assert.match(term.output, /~\.\r\nConnection to 127\.0\.0\.1 closed\.\r\n$/);
+    } finally {
+      term.kill();
+    }
+  });
+
+  it('leaves the ~C prompt on ^C or ^D with the session still taking input', async () => {
+    const term = await catSession();
+    try {
+      term.type('~C-R 1\x03one\r');
+      await term.waitFor(/one\r\none\r\n/);
+      term.type('~C\x04two\r');
+      await term.waitFor(/two\r\ntwo\r\n/);
+      assert.doesNotMatch(term.output, /Forwarding port/);
+    } finally {
+      term.kill();
+    }
+  });
+
+  it('~. ends a session whose connection hangs, at once', async () => {
+    // A proxy that stops passing bytes either way, as a dead network does: not even a FIN.
+    let frozen = false;
+    const held: net.Socket[] = [];
+    const proxy = net.createServer({ allowHalfOpen: true }, (a) => {
+      const b = net.connect(cluster.port, '127.0.0.1');
+      held.push(a, b);
+      a.on('data', (d: Buffer) => { if (!frozen) b.write(d); });
+      b.on('data', (d: Buffer) => { if (!frozen) a.write(d); });
+      a.on('error', () => {});
+      b.on('error', () => {});
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+    let term: TypedTerminal | undefined;
+    try {
+      term = await catSession((proxy.address() as net.AddressInfo).port);
+      frozen = true;
+      term.type('~.');
+      const code = await Promise.race([term.exited, new Promise<string>((r) => setTimeout(() => r('still running after 3 s'), 3000))]);
+      assert.equal(code, 255);
+    } finally {
+      term?.kill();
+      for (const s of held) s.destroy();
+      proxy.close();
+    }
+  });
+
+  it('takes input after the host key question of a first connection', async () => {
+    const known = path.join(cluster.dir, 'known_hosts_first');
+    fs.writeFileSync(known, '');
+    const args = ferryArgs(creds, cluster.port, ['-t'], dest, ['cat']).map((a) => (a === 'StrictHostKeyChecking=no' ? 'StrictHostKeyChecking=ask' : a === 'UserKnownHostsFile=/dev/null' ? `UserKnownHostsFile=${known}` : a));
+    const term = new TypedTerminal([process.execPath, ...NODE_FLAGS, FERRY, ...args]);
+    try {
+      await term.waitFor(/\(yes\/no\)\? /);
+      term.type('yes\r');
+      await term.waitFor(/Permanently added/);
+      term.type('typed\r');
+      await term.waitFor(/typed\r\ntyped\r\n/);
     } finally {
       term.kill();
     }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { EscapeReader, parseCommandLine, parseEscapeChar, type EscapeAction } from './escapes';
+import { EscapeReader, PromptLine, parseCommandLine, parseEscapeChar, type EscapeAction } from './escapes';
 import { buildInvocation, type RawSshFlags } from './options';
 
 /** Feeds `chunks` through one reader; returns what went to the server and the actions, in order. */
@@ -45,12 +45,28 @@ describe('escape sequences', () => {
     assert.equal(parseEscapeChar('~'), 0x7e);
     assert.equal(parseEscapeChar('^]'), 0x1d);
     assert.equal(parseEscapeChar('none'), null);
-    assert.throws(() => parseEscapeChar('ab'), /Bad escape character 'ab'/);
+    for (const bad of ['ab', 'é', '^1']) assert.throws(() => parseEscapeChar(bad), /Bad escape character/, bad);
     const flags = (extra: Partial<RawSshFlags>): RawSshFlags => ({ o: [], R: [], L: [], D: [], ...extra });
     assert.equal(buildInvocation('h', [], flags({}), 'u').escapeChar, 0x7e);
     assert.equal(buildInvocation('h', [], flags({ o: ['EscapeChar=none'] }), 'u').escapeChar, null);
     assert.equal(buildInvocation('h', [], flags({ o: ['EscapeChar=none'], e: '^A' }), 'u').escapeChar, 1);
+    assert.equal(buildInvocation('h', [], flags({}), 'u').escapeCommandline, true);
+    assert.equal(buildInvocation('h', [], flags({ o: ['EnableEscapeCommandline=no'] }), 'u').escapeCommandline, false);
   });
+
+  const edits: [string, string, { echo: string; line?: string | null; rest?: string }][] = [
+    ['a line ended by Enter, the rest kept', '-R 80\rls', { echo: '-R 80\r\n', line: '-R 80', rest: 'ls' }],
+    ['backspace and ^U', 'ab\x7fc\x15xy\r', { echo: 'ab\b \bc\b \b\b \bxy\r\n', line: 'xy' }],
+    ['^C, leaving the prompt', 'ab\x03', { echo: 'ab\r\n', line: null }],
+    ['^D on an empty line, leaving it', '\x04', { echo: '\r\n', line: null }],
+    ['^D within a line, ignored, and other controls', 'a\x04\x1bb', { echo: 'ab' }],
+  ];
+  for (const [what, input, expected] of edits) {
+    it(`edits the ~C line: ${what}`, () => {
+      const r = new PromptLine().feed(Buffer.from(input, 'latin1'));
+      assert.deepEqual({ echo: r.echo, line: r.line, rest: r.rest.toString() }, { line: undefined, rest: '', ...expected });
+    });
+  }
 
   it('reads ~C command lines', () => {
     assert.deepEqual(parseCommandLine('  '), { kind: 'none' });

@@ -8,11 +8,15 @@ export type EscapeAction = 'disconnect' | 'help' | 'list' | 'command';
 
 const ACTIONS: Readonly<Record<string, EscapeAction>> = { '.': 'disconnect', '?': 'help', '#': 'list', C: 'command' };
 
-/** -e and EscapeChar: one character, ^X for a control character, or none. */
+/**
+ * -e and EscapeChar: one ASCII character, ^X for a control character (X from @ to _, or a
+ * letter), or none. Bytes are compared, so a character beyond ASCII could never be typed alone.
+ */
 export function parseEscapeChar(value: string): number | null {
   if (value === 'none') return null;
-  if (value.length === 1) return value.charCodeAt(0);
-  if (value.length === 2 && value[0] === '^') return value.charCodeAt(1) & 0x1f;
+  const code = (i: number) => value.charCodeAt(i);
+  if (value.length === 1 && code(0) < 0x80) return code(0);
+  if (value.length === 2 && value[0] === '^' && code(1) >= 0x40 && code(1) < 0x80) return code(1) & 0x1f;
   throw new ValidationError(`Bad escape character '${value}'.`);
 }
 
@@ -20,8 +24,8 @@ export const escapeName = (char: number) => (char < 0x20 ? `^${String.fromCharCo
 
 /**
  * Finds escapes in what the user types. read() splits a chunk into the bytes for the server
- * and the first escape in it, with the rest to read once that escape has been handled (`~C`
- * takes over the terminal for a line, so the rest must wait).
+ * and the first escape in it, with the rest to read once that escape has been handled (after
+ * `~C` the rest is the command line's).
  */
 export class EscapeReader {
   readonly char: number;
@@ -64,6 +68,37 @@ export function escapeHelp(char: number): string[] {
     ` ${e}${e}   - send the escape character by typing it twice`,
     '(Note that escapes are only recognized immediately after newline.)',
   ];
+}
+
+/**
+ * The line typed at the `ssh>` prompt, edited while the terminal stays raw (so that neither
+ * Ctrl-C nor Ctrl-D reaches the session or ends its input): backspace, ^U, Enter; ^C, or
+ * ^D on an empty line, leaves the prompt.
+ */
+export class PromptLine {
+  #text = '';
+
+  /** What to echo, and once Enter or a cancel came, the line (null: cancelled) and the rest. */
+  feed(input: Buffer): { echo: string; line?: string | null; rest: Buffer } {
+    let echo = '';
+    for (let i = 0; i < input.length; i++) {
+      const c = input[i] as number;
+      const rest = () => input.subarray(i + 1);
+      if (c === 0x0d || c === 0x0a) return { echo: `${echo}\r\n`, line: this.#text, rest: rest() };
+      if (c === 0x03 || (c === 0x04 && this.#text === '')) return { echo: `${echo}\r\n`, line: null, rest: rest() };
+      if ((c === 0x7f || c === 0x08) && this.#text !== '') {
+        this.#text = this.#text.slice(0, -1);
+        echo += '\b \b';
+      } else if (c === 0x15) {
+        echo += '\b \b'.repeat(this.#text.length);
+        this.#text = '';
+      } else if (c >= 0x20 && c < 0x7f) {
+        this.#text += String.fromCharCode(c);
+        echo += String.fromCharCode(c);
+      }
+    }
+    return { echo, rest: Buffer.alloc(0) };
+  }
 }
 
 export type CommandLine =

@@ -37,6 +37,8 @@ export interface SshInvocation {
   dynamic: DynamicForward[];
   /** The escape character of a terminal session (~ by default); null: none. */
   escapeChar: number | null;
+  /** Whether ~C opens a command line (EnableEscapeCommandline; on by default, unlike ssh 9.2+). */
+  escapeCommandline: boolean;
 }
 
 export interface RawSshFlags {
@@ -95,6 +97,7 @@ export function buildInvocation(destination: string, command: string[], flags: R
     local: flags.L.map((s) => parseLocalForward(s)),
     dynamic: flags.D.map((s) => parseDynamicForward(s)),
     escapeChar: DEFAULT_ESCAPE,
+    escapeCommandline: true,
   };
   // ssh keeps the first value given for an option.
   const seen = new Set<string>();
@@ -152,12 +155,15 @@ function applyOption(inv: SshInvocation, name: string, key: string, value: strin
     case 'escapechar':
       inv.escapeChar = parseEscapeChar(value);
       return;
+    case 'enableescapecommandline':
+      inv.escapeCommandline = yesNo(name, value);
+      return;
     case 'batchmode':
     case 'identitiesonly':
     case 'serveralivecountmax':
       return; // accepted for scripts written for ssh; ferry never prompts for passwords
     default:
-      throw new ValidationError(`command-line: Bad configuration option: ${name.toLowerCase()} (ferry ssh supports ExitOnForwardFailure, StrictHostKeyChecking, UserKnownHostsFile, CertificateFile, IdentityFile, Port, User, ServerAliveInterval, ConnectTimeout, LogLevel, EscapeChar, BatchMode, IdentitiesOnly)`);
+      throw new ValidationError(`command-line: Bad configuration option: ${name.toLowerCase()} (ferry ssh supports ExitOnForwardFailure, StrictHostKeyChecking, UserKnownHostsFile, CertificateFile, IdentityFile, Port, User, ServerAliveInterval, ConnectTimeout, LogLevel, EscapeChar, EnableEscapeCommandline, BatchMode, IdentitiesOnly)`);
   }
 }
 

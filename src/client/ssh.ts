@@ -14,7 +14,7 @@ import { modesFromStty } from '../protocol/ttymodes';
 import { CertChecker, SshReader, fingerprintSha256, isCertificateKeyType, parseCertificate, parsePublicKeyBlob } from '../auth/sshcert';
 import { LOOPBACK, WILDCARD, bindAll } from '../node/bind';
 import { whenWritten } from '../streams';
-import { COMMAND_HELP, EscapeReader, escapeHelp, escapeName, parseCommandLine, type EscapeAction } from './escapes';
+import { COMMAND_HELP, EscapeReader, PromptLine, escapeHelp, escapeName, parseCommandLine } from './escapes';
 import {
   formatAllocatedPort,
   formatForwardListener,
@@ -57,8 +57,6 @@ export class SshSession {
   readonly #term: Terminal;
   /** The local terminal is raw, output processing off, as ssh puts it for a session. */
   #rawTerminal = false;
-  /** The ~C prompt is reading a line. */
-  #atPrompt = false;
   readonly #scope = new Scope();
   readonly #client = new Client();
   readonly #remoteTargets = new Map<string, RemoteForwardTarget>();
@@ -105,11 +103,9 @@ export class SshSession {
     const closed = new Promise<void>((resolve) => this.#client.once('close', () => resolve()));
     const stop = new Promise<'signal'>((resolve) => {
       const onSignal = () => resolve('signal');
-      // At the ~C prompt Ctrl-C drops the line typed, as with ssh, not the session.
-      const onInterrupt = () => { if (!this.#atPrompt) resolve('signal'); };
-      process.on('SIGINT', onInterrupt);
+      process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
-      this.#scope.defer(() => { process.off('SIGINT', onInterrupt); process.off('SIGTERM', onSignal); });
+      this.#scope.defer(() => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); });
     });
 
     try {
@@ -260,20 +256,9 @@ export class SshSession {
     return loadKnownHosts(this.#inv.userKnownHostsFiles.map(expandHome)).some((l) => l.marker === '@cert-authority' && patternsMatch(l.patterns, name));
   }
 
-  async #ask(question: string): Promise<boolean> {
-    return (await this.#prompt(question)).trim().toLowerCase() === 'yes';
-  }
-
-  /** One line from the user after `text`; empty at end of input. */
-  #prompt(text: string): Promise<string> {
-    const rl = readline.createInterface({ input: this.#term.stdin, output: this.#term.stderr, terminal: false });
-    return new Promise((resolve) => {
-      rl.once('close', () => resolve(''));
-      rl.question(text, (answer) => {
-        resolve(answer);
-        rl.close();
-      });
-    });
+  #ask(question: string): Promise<boolean> {
+    const rl = readline.createInterface({ input: this.#term.stdin, output: this.#term.stderr });
+    return new Promise((resolve) => rl.question(question, (answer) => { rl.close(); resolve(answer.trim().toLowerCase() === 'yes'); }));
   }
 
   // Remote forwards ------------------------------------------------------------
@@ -405,8 +390,11 @@ export class SshSession {
         servers = (await bindAll({ hosts, firstOnly: fwd.listen.kind === 'all-interfaces' }, fwd.port, onSocket)).servers;
       }
       const close = () => { for (const server of servers) server.close(); };
-      this.#scope.defer(close);
-      this.#listening.set(fwd, close);
+      const unregister = this.#scope.defer(close);
+      this.#listening.set(fwd, () => {
+        unregister();
+        close();
+      });
       return true;
     } catch (err) {
       const line = `${this.#inv.exitOnForwardFailure ? 'Error' : 'Warning'}: could not set up local forwarding for ${fwd.spec}: ${describeError(err)}`;
@@ -467,7 +455,7 @@ export class SshSession {
           process.stdout.on('resize', onResize);
           this.#scope.defer(() => { process.stdout.off('resize', onResize); });
         }
-        const escapeChar = wantPty && stdin.isTTY ? this.#inv.escapeChar : null;
+        const escapeChar = wantPty ? this.#inv.escapeChar : null;
         if (escapeChar !== null) this.#typeInto(stream, new EscapeReader(escapeChar));
         else {
           stdin.pipe(stream);
@@ -510,96 +498,104 @@ export class SshSession {
     this.#rawTerminal = false;
   }
 
-  /** Passes what the user types to the session, acting on escapes (~. ~C ~# ~? ~~) on the way. */
+  /**
+   * Passes what the user types to the session, acting on escapes (~. ~C ~# ~? ~~) on the way.
+   * The ~C prompt reads its line from the same raw input, so the session's input never ends.
+   */
   #typeInto(stream: ClientChannel, escapes: EscapeReader): void {
     const stdin = this.#term.stdin;
+    let prompt: PromptLine | undefined;
+    const stop = () => {
+      stdin.off('data', onData);
+      stdin.off('end', onEnd);
+      stdin.pause();
+    };
     const typed = async (chunk: Buffer) => {
       let input = chunk;
       while (input.length > 0) {
+        if (prompt) {
+          const r = prompt.feed(input);
+          this.#term.stderr.write(r.echo);
+          input = r.rest;
+          if (r.line !== undefined) {
+            prompt = undefined;
+            // Handled while the session goes on, as ssh does: a forward's answer comes later.
+            if (r.line !== null) void this.#commandLine(r.line);
+          }
+          continue;
+        }
         const { send, action, rest } = escapes.read(input);
         if (send.length > 0 && !stream.write(send)) await new Promise((resolve) => stream.once('drain', resolve));
-        if (action === 'command') {
-          // The command line reads the terminal itself, in its usual mode.
-          stdin.off('data', onData);
-          try {
-            await this.#commandLine();
-          } finally {
-            if (!this.#scope.closed) this.#enterRawMode();
-            stdin.on('data', onData);
-          }
-        } else if (action) {
-          this.#escape(action, escapes.char);
-          if (action === 'disconnect') return; // what followed ~. has nowhere to go
-        }
         input = rest;
+        if (action === 'command' && !this.#inv.escapeCommandline) this.#say(`\r\ncommandline disabled`);
+        else if (action === 'command') {
+          this.#term.stderr.write('\r\nssh> ');
+          prompt = new PromptLine();
+        } else if (action === 'disconnect') {
+          // At once, as ssh: a hung connection would never answer a polite close.
+          this.#say(`${escapeName(escapes.char)}.`);
+          stop();
+          this.#client.destroy();
+          return;
+        } else if (action) this.#escape(action, escapes.char);
       }
     };
     const onData = (chunk: Buffer) => {
       stdin.pause();
-      void typed(chunk).then(() => { if (!this.#scope.closed) stdin.resume(); });
+      typed(chunk).then(
+        () => { if (!this.#scope.closed && stdin.listeners('data').includes(onData)) stdin.resume(); },
+        (err: unknown) => this.#debug(`input: ${describeError(err)}`),
+      );
     };
     const onEnd = () => { stream.end(); };
     stdin.on('data', onData);
     stdin.once('end', onEnd);
-    this.#scope.defer(() => {
-      stdin.off('data', onData);
-      stdin.off('end', onEnd);
-      stdin.pause();
-    });
+    stdin.resume(); // paused by the host key question, if there was one
+    this.#scope.defer(stop);
   }
 
-  #escape(action: Exclude<EscapeAction, 'command'>, char: number): void {
+  #escape(action: 'help' | 'list', char: number): void {
     const e = escapeName(char);
-    switch (action) {
-      case 'disconnect':
-        this.#say(`${e}.`);
-        this.#client.end();
-        return;
-      case 'help':
-        this.#say(`${e}?`);
-        for (const line of escapeHelp(char)) this.#say(line);
-        return;
-      case 'list':
-        this.#say(`${e}#`);
-        for (const line of this.#forwardList()) this.#say(line);
-        return;
+    if (action === 'help') {
+      this.#say(`${e}?`);
+      for (const line of escapeHelp(char)) this.#say(line);
+    } else {
+      this.#say(`${e}#`);
+      for (const line of this.#forwardList()) this.#say(line);
     }
   }
 
-  /** ~C: one command at an `ssh>` prompt, read with the terminal as it was before raw mode. */
-  async #commandLine(): Promise<void> {
-    this.#leaveRawMode();
-    this.#atPrompt = true;
-    let line: string;
-    try {
-      line = await this.#prompt('\nssh> ');
-    } finally {
-      this.#atPrompt = false;
-    }
+  /** One ~C command; what goes wrong is said, never thrown (the connection may be going). */
+  async #commandLine(line: string): Promise<void> {
     const cmd = parseCommandLine(line);
-    switch (cmd.kind) {
-      case 'none':
-        return;
-      case 'help':
-        for (const text of COMMAND_HELP) this.#say(text);
-        return;
-      case 'invalid':
-        this.#say('Invalid command.');
-        return;
-      case 'forward': {
-        let fwd: Forward;
-        try {
-          fwd = cmd.type === 'R' ? parseRemoteForward(cmd.spec) : cmd.type === 'L' ? parseLocalForward(cmd.spec) : parseDynamicForward(cmd.spec);
-        } catch (err) {
-          this.#say(`Bad forwarding specification: ${describeError(err)}`);
+    try {
+      switch (cmd.kind) {
+        case 'none':
+          return;
+        case 'help':
+          for (const text of COMMAND_HELP) this.#say(text);
+          return;
+        case 'invalid':
+          this.#say('Invalid command.');
+          return;
+        case 'forward': {
+          let fwd: Forward;
+          try {
+            fwd = cmd.type === 'R' ? parseRemoteForward(cmd.spec) : cmd.type === 'L' ? parseLocalForward(cmd.spec) : parseDynamicForward(cmd.spec);
+          } catch (err) {
+            this.#say(`Bad forwarding specification: ${describeError(err)}`);
+            return;
+          }
+          this.#say('Forwarding port.');
+          if (fwd.kind === 'remote-tcp' || fwd.kind === 'remote-unix') await this.#requestRemote(fwd);
+          else await this.#listenLocal(fwd);
           return;
         }
-        const ok = fwd.kind === 'remote-tcp' || fwd.kind === 'remote-unix' ? await this.#requestRemote(fwd) : await this.#listenLocal(fwd);
-        if (ok) this.#say('Forwarding port.');
-        return;
+        case 'cancel':
+          this.#say((await this.#cancelForward(cmd.type, cmd.spec)) ? 'Canceled forwarding.' : 'Unknown port forwarding.');
       }
-      case 'cancel':
-        this.#say((await this.#cancelForward(cmd.type, cmd.spec)) ? 'Canceled forwarding.' : 'Unknown port forwarding.');
+    } catch (err) {
+      this.#say(`Port forwarding failed: ${describeError(err)}`);
     }
   }
 
@@ -610,13 +606,17 @@ export class SshSession {
   }
 
   /**
-   * ~C -KR, -KL, -KD: `spec` is a port (any listener on it) or a listener as ~# shows it
-   * (`localhost:8080`, `*:8080`, a socket path).
+   * The forward ~C -KR, -KL or -KD names: a listener as ~# shows it (`*:8080`, a socket path),
+   * or a port alone for the one on localhost, the default, as ssh reads `-KR 8080`.
    */
+  #named<F extends Forward>(forwards: Iterable<F>, spec: string): F | undefined {
+    const listener = /^\d+$/.test(spec) ? `localhost:${spec}` : spec;
+    return [...forwards].find((fwd) => this.#listener(fwd) === listener);
+  }
+
   async #cancelForward(type: 'R' | 'L' | 'D', spec: string): Promise<boolean> {
-    const named = (fwd: Forward) => (/^\d+$/.test(spec) ? 'port' in fwd && (this.#grantedPorts.get(fwd as RemoteForward) ?? fwd.port) === Number(spec) : this.#listener(fwd) === spec);
     if (type === 'R') {
-      const fwd = this.#granted.find(named);
+      const fwd = this.#named(this.#granted, spec);
       if (!fwd) return false;
       const ok = await new Promise<boolean>((resolve) => {
         if (fwd.kind === 'remote-unix') this.#client.openssh_unforwardInStreamLocal(fwd.socketPath, (err) => resolve(!err));
@@ -631,7 +631,7 @@ export class SshSession {
       return ok;
     }
     const kinds = type === 'L' ? ['local-tcp', 'local-unix'] : ['dynamic-tcp', 'dynamic-unix'];
-    const fwd = [...this.#listening.keys()].find((f) => kinds.includes(f.kind) && named(f));
+    const fwd = this.#named([...this.#listening.keys()].filter((f) => kinds.includes(f.kind)), spec);
     if (!fwd) return false;
     this.#listening.get(fwd)?.();
     this.#listening.delete(fwd);
