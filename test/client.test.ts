@@ -251,32 +251,39 @@ describe('ferry ssh against the ferry node', () => {
     }
   });
 
-  it('~. ends a session whose connection hangs, at once', async () => {
-    // A proxy that stops passing bytes either way, as a dead network does: not even a FIN.
-    let frozen = false;
-    const held: net.Socket[] = [];
-    const proxy = net.createServer({ allowHalfOpen: true }, (a) => {
-      const b = net.connect(cluster.port, '127.0.0.1');
-      held.push(a, b);
-      a.on('data', (d: Buffer) => { if (!frozen) b.write(d); });
-      b.on('data', (d: Buffer) => { if (!frozen) a.write(d); });
-      a.on('error', () => {});
-      b.on('error', () => {});
+  for (const garbage of [false, true]) {
+    it(`~. ends a session whose connection hangs, at once${garbage ? ', after a protocol error half-closed it' : ''}`, async () => {
+      // A proxy that stops passing bytes either way, as a dead network does: not even a FIN.
+      // With garbage first, ssh2 half-closes the socket itself, and its destroy() did nothing.
+      let frozen = false;
+      const held: net.Socket[] = [];
+      const proxy = net.createServer({ allowHalfOpen: true }, (a) => {
+        const b = net.connect(cluster.port, '127.0.0.1');
+        held.push(a, b);
+        a.on('data', (d: Buffer) => { if (!frozen) b.write(d); });
+        b.on('data', (d: Buffer) => { if (!frozen) a.write(d); });
+        a.on('error', () => {});
+        b.on('error', () => {});
+      });
+      await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+      let term: TypedTerminal | undefined;
+      try {
+        term = await catSession((proxy.address() as net.AddressInfo).port);
+        frozen = true;
+        if (garbage) {
+          held[0]?.write(Buffer.alloc(4096, 0x41));
+          await new Promise((r) => setTimeout(r, 300));
+        }
+        term.type('~.');
+        const code = await Promise.race([term.exited, new Promise<string>((r) => setTimeout(() => r('still running after 3 s'), 3000))]);
+        assert.equal(code, 255);
+      } finally {
+        term?.kill();
+        for (const sock of held) sock.destroy();
+        proxy.close();
+      }
     });
-    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
-    let term: TypedTerminal | undefined;
-    try {
-      term = await catSession((proxy.address() as net.AddressInfo).port);
-      frozen = true;
-      term.type('~.');
-      const code = await Promise.race([term.exited, new Promise<string>((r) => setTimeout(() => r('still running after 3 s'), 3000))]);
-      assert.equal(code, 255);
-    } finally {
-      term?.kill();
-      for (const s of held) s.destroy();
-      proxy.close();
-    }
-  });
+  }
 
   it('takes input after the host key question of a first connection', async () => {
     const known = path.join(cluster.dir, 'known_hosts_first');

@@ -9,7 +9,7 @@ import { Client, type ServerHostKeyAlgorithm, type Channel, type ClientChannel, 
 import { describeError, OpenFailure } from '../errors';
 import { forwardResolver } from '../lookup';
 import { Scope } from '../scope';
-import { ackAnsweredCloses, offerKeyOnce, onRemoteDebug, rejectChannel, serverSoftware } from '../protocol/ssh2-ext';
+import { ackAnsweredCloses, dropConnection, offerKeyOnce, onRemoteDebug, rejectChannel, serverSoftware } from '../protocol/ssh2-ext';
 import { modesFromStty } from '../protocol/ttymodes';
 import { CertChecker, SshReader, fingerprintSha256, isCertificateKeyType, parseCertificate, parsePublicKeyBlob } from '../auth/sshcert';
 import { LOOPBACK, WILDCARD, bindAll } from '../node/bind';
@@ -57,6 +57,10 @@ export class SshSession {
   readonly #term: Terminal;
   /** The local terminal is raw, output processing off, as ssh puts it for a session. */
   #rawTerminal = false;
+  /** The ~C prompt's line is being typed (so a message starts on a line of its own). */
+  #promptOpen = false;
+  /** ~. was typed: forwards failing now are the connection going, not worth a warning. */
+  #disconnecting = false;
   readonly #scope = new Scope();
   readonly #client = new Client();
   readonly #remoteTargets = new Map<string, RemoteForwardTarget>();
@@ -73,9 +77,16 @@ export class SshSession {
     this.#term = term;
   }
 
-  /** Prints a line of ferry's own; a raw terminal (no output processing) needs its \r. */
+  /** A line's end: a raw terminal (no output processing) needs the \r. */
+  get #eol(): string {
+    return this.#rawTerminal ? '\r\n' : '\n';
+  }
+
+  /** Prints a line of ferry's own, below the ~C prompt's line if one is open. */
   #say(line: string): void {
-    this.#term.stderr.write(`${line}${this.#rawTerminal ? '\r\n' : '\n'}`);
+    const below = this.#promptOpen ? this.#eol : '';
+    this.#promptOpen = false;
+    this.#term.stderr.write(`${below}${line}${this.#eol}`);
   }
 
   #warn(line: string): void {
@@ -275,14 +286,15 @@ export class SshSession {
     return true;
   }
 
-  #requestRemote(fwd: RemoteForward): Promise<boolean> {
+  /** `fatal`: failing ends the session (ExitOnForwardFailure at start-up), so it is an error. */
+  #requestRemote(fwd: RemoteForward, fatal = this.#inv.exitOnForwardFailure): Promise<boolean> {
     return new Promise((resolve) => {
       this.#lastRemoteDebug = '';
       const fail = (what: string) => {
         const reason = this.#lastRemoteDebug ? `: ${this.#lastRemoteDebug}` : '';
-        const line = `${this.#inv.exitOnForwardFailure ? 'Error' : 'Warning'}: remote port forwarding failed for ${what}${reason}`;
-        if (this.#inv.exitOnForwardFailure) this.#say(line);
-        else this.#warn(line);
+        const line = `${fatal ? 'Error' : 'Warning'}: remote port forwarding failed for ${what}${reason}`;
+        if (fatal) this.#say(line);
+        else if (!this.#disconnecting) this.#warn(line);
         resolve(false);
       };
       if (fwd.kind === 'remote-unix') {
@@ -376,7 +388,7 @@ export class SshSession {
 
   // Local and dynamic forwards ---------------------------------------------------
 
-  async #listenLocal(fwd: LocalForward | DynamicForward): Promise<boolean> {
+  async #listenLocal(fwd: LocalForward | DynamicForward, fatal = this.#inv.exitOnForwardFailure): Promise<boolean> {
     const onSocket = (socket: net.Socket) => (fwd.kind === 'local-tcp' || fwd.kind === 'local-unix' ? this.#openLocal(socket, fwd.target) : this.#serveDynamic(socket));
     try {
       let servers: net.Server[];
@@ -397,8 +409,7 @@ export class SshSession {
       });
       return true;
     } catch (err) {
-      const line = `${this.#inv.exitOnForwardFailure ? 'Error' : 'Warning'}: could not set up local forwarding for ${fwd.spec}: ${describeError(err)}`;
-      this.#say(line);
+      this.#say(`${fatal ? 'Error' : 'Warning'}: could not set up local forwarding for ${fwd.spec}: ${describeError(err)}`);
       return false;
     }
   }
@@ -515,10 +526,11 @@ export class SshSession {
       while (input.length > 0) {
         if (prompt) {
           const r = prompt.feed(input);
-          this.#term.stderr.write(r.echo);
+          this.#term.stderr.write(r.echo.replace(/\r\n$/, this.#eol));
           input = r.rest;
           if (r.line !== undefined) {
             prompt = undefined;
+            this.#promptOpen = false;
             // Handled while the session goes on, as ssh does: a forward's answer comes later.
             if (r.line !== null) void this.#commandLine(r.line);
           }
@@ -527,15 +539,17 @@ export class SshSession {
         const { send, action, rest } = escapes.read(input);
         if (send.length > 0 && !stream.write(send)) await new Promise((resolve) => stream.once('drain', resolve));
         input = rest;
-        if (action === 'command' && !this.#inv.escapeCommandline) this.#say(`\r\ncommandline disabled`);
+        if (action === 'command' && !this.#inv.escapeCommandline) this.#say(`${this.#eol}commandline disabled`);
         else if (action === 'command') {
-          this.#term.stderr.write('\r\nssh> ');
+          this.#term.stderr.write(`${this.#eol}ssh> `);
           prompt = new PromptLine();
+          this.#promptOpen = true;
         } else if (action === 'disconnect') {
           // At once, as ssh: a hung connection would never answer a polite close.
           this.#say(`${escapeName(escapes.char)}.`);
           stop();
-          this.#client.destroy();
+          this.#disconnecting = true;
+          dropConnection(this.#client);
           return;
         } else if (action) this.#escape(action, escapes.char);
       }
@@ -576,26 +590,29 @@ export class SshSession {
           for (const text of COMMAND_HELP) this.#say(text);
           return;
         case 'invalid':
-          this.#say('Invalid command.');
+          this.#warn('Invalid command.');
           return;
         case 'forward': {
           let fwd: Forward;
           try {
             fwd = cmd.type === 'R' ? parseRemoteForward(cmd.spec) : cmd.type === 'L' ? parseLocalForward(cmd.spec) : parseDynamicForward(cmd.spec);
           } catch (err) {
-            this.#say(`Bad forwarding specification: ${describeError(err)}`);
+            this.#warn(`Bad forwarding specification: ${describeError(err)}`);
             return;
           }
-          this.#say('Forwarding port.');
-          if (fwd.kind === 'remote-tcp' || fwd.kind === 'remote-unix') await this.#requestRemote(fwd);
-          else await this.#listenLocal(fwd);
+          // As ssh: a remote forward is reported as asked for (its answer comes later), a local
+          // one once it listens. Failing here never ends the session, whatever ExitOnForwardFailure.
+          if (fwd.kind === 'remote-tcp' || fwd.kind === 'remote-unix') {
+            this.#warn('Forwarding port.');
+            await this.#requestRemote(fwd, false);
+          } else if (await this.#listenLocal(fwd, false)) this.#warn('Forwarding port.');
           return;
         }
         case 'cancel':
-          this.#say((await this.#cancelForward(cmd.type, cmd.spec)) ? 'Canceled forwarding.' : 'Unknown port forwarding.');
+          this.#warn((await this.#cancelForward(cmd.type, cmd.spec)) ? 'Canceled forwarding.' : 'Unknown port forwarding.');
       }
     } catch (err) {
-      this.#say(`Port forwarding failed: ${describeError(err)}`);
+      if (!this.#disconnecting) this.#warn(`Port forwarding failed: ${describeError(err)}`);
     }
   }
 
@@ -622,8 +639,9 @@ export class SshSession {
         if (fwd.kind === 'remote-unix') this.#client.openssh_unforwardInStreamLocal(fwd.socketPath, (err) => resolve(!err));
         else this.#client.unforwardIn(fwd.bindAddress, this.#grantedPorts.get(fwd) ?? fwd.port, (err) => resolve(!err));
       });
-      if (ok) {
-        this.#granted.splice(this.#granted.indexOf(fwd), 1);
+      const at = this.#granted.indexOf(fwd);
+      if (ok && at >= 0) {
+        this.#granted.splice(at, 1);
         if (fwd.kind === 'remote-unix') this.#remoteUnixTargets.delete(fwd.socketPath);
         else this.#remoteTargets.delete(`${fwd.bindAddress}\u0000${this.#grantedPorts.get(fwd) ?? fwd.port}`);
         this.#grantedPorts.delete(fwd);

@@ -38,6 +38,15 @@ export function serverSoftware(client: Client): string | undefined {
 }
 
 /**
+ * Drops the connection at once. ssh2's destroy() does nothing once it has half-closed the
+ * socket itself (after a protocol error or a DISCONNECT), which a dead peer never answers.
+ */
+export function dropConnection(client: Client): void {
+  client.destroy();
+  (client as unknown as { _sock?: { destroy(): void } })._sock?.destroy();
+}
+
+/**
  * Whether the client sends SSH_MSG_IGNORE when a CHANNEL_CLOSE answers its own, so that the TCP
  * ACK for it leaves at once instead of after the delayed-ACK timer (Ferry's ssh2 patch).
  */
