@@ -97,6 +97,16 @@ describe('the node against hostile clients', () => {
     return { c, raw: new RawChannels(c) };
   }
 
+  /** Runs `body` with an attacker's raw channels, and ends that client however it went. */
+  async function withAttacker(body: (raw: RawChannels) => Promise<void>): Promise<void> {
+    const { c, raw } = await attacker();
+    try {
+      await body(raw);
+    } finally {
+      c.end();
+    }
+  }
+
   async function openSession(raw: RawChannels, opts: { maxPacket?: number; window?: number; keepData?: boolean } = {}): Promise<number> {
     const id = raw.open('session', opts);
     await eventually('session channel confirmed', () => raw.get(id).server !== undefined);
@@ -104,8 +114,7 @@ describe('the node against hostile clients', () => {
   }
 
   it('runs a command whose EOF came in the same read as its exec, with no input, as sshd does', async () => {
-    const { c, raw } = await attacker();
-    try {
+    await withAttacker(async (raw) => {
       const id = await openSession(raw);
       // Both leave in one write: the node parses the EOF before it handles the exec.
       raw.request(id, 'exec', true, sshString('cat; echo done'));
@@ -115,9 +124,7 @@ describe('the node against hostile clients', () => {
       assert.deepEqual(ch.replies, ['S']);
       assert.equal(text(ch.data), 'done\n');
       assert.deepEqual(exitStatus(ch), 0);
-    } finally {
-      c.end();
-    }
+    });
     await assertNodeHealthy();
   });
 
@@ -152,8 +159,7 @@ describe('the node against hostile clients', () => {
       ['opcode 200, which ends the list', Buffer.concat([ttyMode(ECHO, 0), Buffer.from([200]), ttyMode(IXON, 0)]), [/ -echo /, / ixon /]],
       ['a list cut inside a value', Buffer.concat([ttyMode(IXON, 0), Buffer.from([ECHO, 0, 0])]), [/ -ixon /, / echo /]],
     ];
-    const { c, raw } = await attacker();
-    try {
+    await withAttacker(async (raw) => {
       for (const [what, modes, expected] of cases) {
         const id = await openSession(raw);
         raw.request(id, 'pty-req', true, ptyRequest(modes));
@@ -163,9 +169,7 @@ describe('the node against hostile clients', () => {
         assert.deepEqual(ch.replies, ['S', 'S'], what);
         for (const re of expected) assert.match(text(ch.data), re, what);
       }
-    } finally {
-      c.end();
-    }
+    });
     await assertNodeHealthy();
   });
 
@@ -208,16 +212,13 @@ describe('the node against hostile clients', () => {
   });
 
   it('survives a session closed right behind its exec', async () => {
-    const { c, raw } = await attacker();
-    try {
+    await withAttacker(async (raw) => {
       const id = await openSession(raw);
       raw.request(id, 'exec', true, sshString('sleep 0.3; echo late'));
       raw.close(id);
       await eventually('the node closes its side', () => raw.get(id).closed);
       await new Promise((r) => setTimeout(r, 800)); // past the command's end, where the crash was
-    } finally {
-      c.end();
-    }
+    });
     await assertNodeHealthy();
   });
 
@@ -232,16 +233,13 @@ describe('the node against hostile clients', () => {
   });
 
   it('sends nothing on a channel whose maximum packet size is 0, and keeps serving', async () => {
-    const { c, raw } = await attacker();
-    try {
+    await withAttacker(async (raw) => {
       const id = await openSession(raw, { maxPacket: 0 });
       raw.request(id, 'exec', true, sshString('echo hi'));
       await eventually('exec answered', () => raw.get(id).replies.length === 1);
       await assertNodeHealthy();
       assert.equal(raw.get(id).data.length, 0);
-    } finally {
-      c.end();
-    }
+    });
   });
 
   /**
@@ -342,17 +340,14 @@ describe('the node against hostile clients', () => {
   });
 
   it('sends every byte once and in order in packets of one byte', async () => {
-    const { c, raw } = await attacker();
-    try {
+    await withAttacker(async (raw) => {
       const id = await openSession(raw, { maxPacket: 1 });
       raw.request(id, 'exec', true, sshString('seq 1 20000'));
       await eventually('the command ends', () => raw.get(id).closed, 60_000);
       const expected = Array.from({ length: 20000 }, (_, i) => `${i + 1}\n`).join('');
       assert.equal(raw.get(id).data.length, expected.length, 'one packet per byte');
       assert.equal(text(raw.get(id).data), expected);
-    } finally {
-      c.end();
-    }
+    });
     await assertNodeHealthy();
   });
 
@@ -376,8 +371,7 @@ describe('the node against hostile clients', () => {
   });
 
   it('answers channel requests after the command started and after the client EOF', async () => {
-    const { c, raw } = await attacker();
-    try {
+    await withAttacker(async (raw) => {
       const id = await openSession(raw);
       raw.request(id, 'exec', true, sshString('sleep 5'));
       raw.request(id, 'keepalive@openssh.com', true);
@@ -398,14 +392,11 @@ describe('the node against hostile clients', () => {
       raw.request(second, 'keepalive@openssh.com', true);
       await eventually('all three answered', () => raw.get(second).replies.length === 3);
       assert.deepEqual(raw.get(second).replies, ['S', 'S', 'F']);
-    } finally {
-      c.end();
-    }
+    });
   });
 
   it('refuses an exec or env value holding a NUL byte instead of accepting it and never running it', async () => {
-    const { c, raw } = await attacker();
-    try {
+    await withAttacker(async (raw) => {
       const id = await openSession(raw);
       raw.request(id, 'env', true, Buffer.concat([sshString('LANG'), sshString('C\0x')]));
       raw.request(id, 'exec', true, sshString('echo a\0b'));
@@ -414,20 +405,15 @@ describe('the node against hostile clients', () => {
       await eventually('the channel closes', () => ch.closed, 5000);
       assert.deepEqual(ch.replies, ['F', 'F', 'S']);
       assert.equal(text(ch.data), 'ok\n');
-    } finally {
-      c.end();
-    }
+    });
   });
 
   it('answers a direct-tcpip open to a port above 65535 with a refusal', async () => {
-    const { c, raw } = await attacker();
-    try {
+    await withAttacker(async (raw) => {
       const id = raw.open('direct-tcpip', { extra: Buffer.concat([sshString('127.0.0.1'), sshUint32(65536), sshString('127.0.0.1'), sshUint32(5555)]) });
       await eventually('open answered', () => raw.get(id).openFailure !== undefined || raw.get(id).server !== undefined);
       assert.match(raw.get(id).openFailure?.description ?? '', /port 65536 is out of range/);
-    } finally {
-      c.end();
-    }
+    });
     await assertNodeHealthy();
   });
 
