@@ -65,6 +65,7 @@ export const ferry: ClientKind = {
     ...NODE_FLAGS,
     ...(t.nodeFlags ?? []),
     ferryBin(), 'ssh',
+    '-F', '/dev/null', // as ssh's: ferry still asks ssh -G, as it does for every user
     '-p', String(t.port),
     '-i', t.creds.key,
     '-N',

@@ -377,6 +377,40 @@ describe('ferry ssh against the ferry node', () => {
     assert.match(run.output(), /\[bind_address:\]port:host:hostport/);
   });
 
+  it('reads ssh_config as ssh does: a Host alias brings its HostName, Port, User, key and RemoteForward', async () => {
+    const cfg = path.join(cluster.dir, 'ssh_config');
+    fs.writeFileSync(cfg, [
+      'Host devbox',
+      '  HostName 127.0.0.1',
+      `  Port ${cluster.port}`,
+      `  User ${dev.name}`,
+      `  IdentityFile ${creds.key}`,
+      '  StrictHostKeyChecking no',
+      '  UserKnownHostsFile /dev/null',
+      `  RemoteForward 0 127.0.0.1:${web.port}`,
+      'Host behind-bastion',
+      '  ProxyJump bastion',
+      '',
+    ].join('\n'));
+    const run = ferry(['ssh', '-F', cfg, '-N', 'devbox']);
+    try {
+      const m = await run.waitFor(new RegExp(`Allocated port (\\d+) for remote forward to 127\\.0\\.0\\.1:${web.port}`));
+      assert.equal(await httpGet(Number(m[1])), 'hello from the workstation');
+      await cluster.expectAudit('tunnel.listen', (e) => e.success && e.user === 'alice' && e.fields?.port === Number(m[1]));
+    } finally {
+      run.kill('SIGKILL');
+    }
+    // A host ferry cannot reach as configured is refused before connecting, by name.
+    const jump = ferry(['ssh', '-F', cfg, 'behind-bastion', 'true']);
+    assert.equal((await jump.exited()).code, 255);
+    assert.match(jump.output(), /ProxyJump bastion applies to behind-bastion, and ferry ssh does not support ProxyJump/);
+    // A config ssh refuses, in ssh's words.
+    fs.writeFileSync(cfg, 'Host devbox\n  Colour blue\n');
+    const bad = ferry(['ssh', '-F', cfg, 'devbox', 'true']);
+    assert.equal((await bad.exited()).code, 255);
+    assert.match(bad.output(), /line 2: Bad configuration option: colour/);
+  });
+
   it('trusts the node through an @cert-authority line for the cluster host CA, and refuses a foreign CA', async () => {
     const known = path.join(cluster.dir, 'known_hosts_ca');
     const line = (await cluster.auth.exportCA('host')).replace('@cert-authority *', `@cert-authority [127.0.0.1]:${cluster.port}`);

@@ -4,6 +4,7 @@ import os from 'node:os';
 import { Command, Option } from 'commander';
 import { describeError } from '../errors';
 import { buildInvocation, type RawSshFlags } from '../client/options';
+import { readSshConfig } from '../client/sshconfig';
 import { EXIT_FAILURE, SshSession } from '../client/ssh';
 import { exitQuietlyWhenStdoutCloses } from './stdout';
 
@@ -34,6 +35,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('-q', 'quiet: no warnings or "Allocated port" lines')
     .option('-v', 'verbose (repeatable)', (_v: string, prev: number) => prev + 1, 0)
     .option('-e <char>', "escape character of a terminal session: ~ (the default), ^X, or 'none'")
+    .option('-F <configfile>', "ssh_config file instead of ~/.ssh/config and /etc/ssh/ssh_config; 'none' reads none")
     .option('-o <option>', 'ssh option, e.g. ExitOnForwardFailure=yes (repeatable)', collect, [])
     .addOption(new Option('-R <spec>', 'remote forward: [bind_address:]port:host:hostport, ... (repeatable)').argParser(collect).default([]))
     .addOption(new Option('-L <spec>', 'local forward: [bind_address:]port:host:hostport, ... (repeatable)').argParser(collect).default([]))
@@ -41,7 +43,11 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (destination: string, command: string[], flags: RawSshFlags) => {
       let session: SshSession;
       try {
-        session = new SshSession(buildInvocation(destination, command, flags, os.userInfo().username), {
+        const me = os.userInfo().username;
+        // The command line is checked before ssh_config is read, as ssh does.
+        const cli = buildInvocation(destination, command, flags, me);
+        const config = flags.F === 'none' ? [] : await readSshConfig({ file: flags.F, destination, login: flags.l, port: flags.p, noCommand: cli.noCommand, command: cli.command });
+        session = new SshSession(buildInvocation(destination, command, flags, me, config ?? []), {
           stdin: process.stdin,
           stdout: process.stdout,
           stderr: process.stderr,

@@ -99,6 +99,7 @@ export class SshSession {
 
   /** Runs the whole session; resolves with the process exit code. */
   async run(): Promise<number> {
+    for (const note of this.#inv.configNotes) this.#debug(`ssh_config: ${note}`);
     const identity = loadIdentity(this.#inv.keyFile, this.#inv.certFile);
     this.#debug(`Offering ${identity.description}`);
     try {

@@ -1,0 +1,158 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { buildInvocation, expandTokens, type RawSshFlags } from './options';
+import type { SshConfigEntry } from './sshconfig';
+
+const flags = (extra: Partial<RawSshFlags> = {}): RawSshFlags => ({ o: [], R: [], L: [], D: [], ...extra });
+
+/** `keyword value` lines as ssh -G prints them. */
+function config(text: string): SshConfigEntry[] {
+  return text
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const [keyword = '', ...rest] = line.trim().split(' ');
+      return { keyword, value: rest.join(' ') };
+    });
+}
+
+describe('ferry ssh options with ssh_config', () => {
+  it('takes what the config sets, as ssh -G printed it', () => {
+    const inv = buildInvocation('dev', [], flags(), 'me', config(`
+      host dev
+      user dev1
+      hostname 127.0.0.1
+      port 3022
+      stricthostkeychecking accept-new
+      exitonforwardfailure yes
+      serveraliveinterval 30
+      connecttimeout 5
+      requesttty false
+      escapechar \\^A
+      sessiontype none
+      userknownhostsfile /tmp/kh1 /tmp/kh2`));
+    assert.equal(inv.host, '127.0.0.1');
+    assert.equal(inv.login, 'dev1');
+    assert.equal(inv.port, 3022);
+    assert.equal(inv.strictHostKeyChecking, 'accept-new');
+    assert.equal(inv.exitOnForwardFailure, true);
+    assert.equal(inv.serverAliveInterval, 30);
+    assert.equal(inv.connectTimeout, 5);
+    assert.equal(inv.pty, 'never');
+    assert.equal(inv.escapeChar, 1);
+    assert.equal(inv.noCommand, true);
+    assert.deepEqual(inv.userKnownHostsFiles, ['/tmp/kh1', '/tmp/kh2']);
+  });
+
+  it("leaves ferry's own defaults where the config holds only OpenSSH's", () => {
+    const home = os.userInfo().homedir;
+    const inv = buildInvocation('Dev.Example', [], flags(), 'me', config(`
+      user me
+      hostname dev.example
+      port 22
+      connecttimeout none
+      escapechar ~
+      enableescapecommandline no
+      identityfile ~/.ssh/id_rsa
+      identityfile ~/.ssh/id_ed25519
+      userknownhostsfile ${home}/.ssh/known_hosts ${home}/.ssh/known_hosts2`));
+    assert.equal(inv.host, 'Dev.Example', 'ssh lowercases the name; the name typed is kept');
+    assert.equal(inv.keyFile, undefined, "ssh's default identities leave ferry's own search");
+    assert.deepEqual(inv.userKnownHostsFiles, ['~/.ssh/known_hosts']);
+    assert.equal(inv.escapeCommandline, true);
+    assert.equal(inv.connectTimeout, 0);
+    assert.deepEqual(inv.configNotes, []);
+  });
+
+  it('lets the command line win, and adds the forwards of both, the command line first', () => {
+    const cfg = config(`
+      user cfguser
+      port 2200
+      identityfile /cfg/key
+      loglevel QUIET
+      remoteforward 9003 [localhost]:9003
+      localforward [127.0.0.1]:5432 [db]:5432
+      dynamicforward 1080`);
+    const inv = buildInvocation('bob@dev', [], flags({ p: '2222', i: '/cli/key', v: 1, R: ['8080:localhost:80'], D: ['1081'] }), 'me', cfg);
+    assert.equal(inv.login, 'bob');
+    assert.equal(inv.port, 2222);
+    assert.equal(inv.keyFile, '/cli/key');
+    assert.equal(inv.quiet, false, '-v is a LogLevel given first');
+    assert.deepEqual(inv.remote.map((f) => f.spec), ['8080:localhost:80', '9003:[localhost]:9003']);
+    assert.deepEqual(inv.local.map((f) => f.spec), ['[127.0.0.1]:5432:[db]:5432']);
+    assert.deepEqual(inv.dynamic.map((f) => f.spec), ['1081', '1080']);
+    const viaO = buildInvocation('dev', [], flags({ o: ['User=ouser', 'Port=2300'] }), 'me', cfg);
+    assert.equal(viaO.login, 'ouser');
+    assert.equal(viaO.port, 2300);
+  });
+
+  it('reads a reverse dynamic forward ([socks]:0) and a unix socket forward', () => {
+    const inv = buildInvocation('dev', [], flags(), 'me', config(`
+      remoteforward 9006 [socks]:0
+      remoteforward /tmp/r.sock [localhost]:80
+      remoteforward []:9004 [localhost]:9004`));
+    assert.deepEqual(inv.remote.map((f) => (f.kind === 'remote-tcp' ? `${f.bindAddress}|${f.port}|${f.target.kind}` : `${f.socketPath}|${f.target.kind}`)), ['localhost|9006|socks', '/tmp/r.sock|tcp', '|9004|tcp']);
+  });
+
+  it('ClearAllForwardings drops the forwards of the command line too, as ssh does', () => {
+    const inv = buildInvocation('dev', [], flags({ R: ['8080:localhost:80'] }), 'me', config(`
+      clearallforwardings yes
+      remoteforward 9003 [localhost]:9003`));
+    assert.deepEqual(inv.remote, []);
+  });
+
+  it('runs RemoteCommand when no command is given, and refuses both as ssh does', () => {
+    const cfg = config('remotecommand tmux attach');
+    assert.deepEqual(buildInvocation('dev', [], flags(), 'me', cfg).command, ['tmux attach']);
+    assert.deepEqual(buildInvocation('dev', [], flags({ N: true }), 'me', cfg).command, []);
+    assert.throws(() => buildInvocation('dev', ['ls'], flags(), 'me', cfg), /Cannot execute command-line and remote command/);
+  });
+
+  it('refuses ProxyJump, ProxyCommand and HostKeyAlias by name unless -o sets them to none', () => {
+    for (const [line, name] of [['proxyjump bastion', 'ProxyJump'], ['proxycommand nc %h %p', 'ProxyCommand'], ['hostkeyalias other', 'HostKeyAlias']] as const) {
+      assert.throws(() => buildInvocation('dev', [], flags(), 'me', config(line)), new RegExp(`ssh_config: ${name} .* applies to dev, and ferry ssh does not support ${name}`));
+    }
+    assert.equal(buildInvocation('dev', [], flags({ o: ['ProxyJump=none'] }), 'me', config('proxyjump bastion')).host, 'dev');
+    assert.throws(() => buildInvocation('dev', [], flags({ o: ['ProxyJump=bastion'] }), 'me'), /-o ProxyJump: ferry ssh does not support ProxyJump/);
+    assert.throws(() => buildInvocation('dev', [], flags(), 'me', config('sessiontype subsystem')), /ssh_config SessionType: unsupported value "subsystem"/);
+    assert.throws(() => buildInvocation('dev', [], flags(), 'me', config('forkafterauthentication yes')), /ForkAfterAuthentication/);
+  });
+
+  it('names the config in a bad value', () => {
+    assert.throws(() => buildInvocation('dev', [], flags(), 'me', config('serveraliveinterval soon')), /^ValidationError: ssh_config serveraliveinterval: "soon" is not a number of seconds/);
+    assert.throws(() => buildInvocation('dev', [], flags({ o: ['ServerAliveInterval=soon'] }), 'me'), /-o ServerAliveInterval: "soon"/);
+  });
+
+  it("offers the config's first identity that exists, with its tokens expanded", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-idf-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'key_127.0.0.1_dev1'), '');
+      const inv = buildInvocation('dev', [], flags(), 'me', config(`
+        user dev1
+        hostname 127.0.0.1
+        identityfile ${dir}/missing
+        identityfile ${dir}/key_%h_%r
+        certificatefile ${dir}/cert_%n`));
+      assert.equal(inv.keyFile, path.join(dir, 'key_127.0.0.1_dev1'));
+      assert.equal(inv.certFile, path.join(dir, 'cert_dev'));
+      const none = buildInvocation('dev', [], flags(), 'me', config(`identityfile ${dir}/missing_%p`));
+      assert.equal(none.keyFile, `${dir}/missing_22`, 'none exists: the first, so the error names it');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('expands tokens, environment variables and ~ as ssh does, and names a token it does not know', () => {
+    const env = (name: string) => `$${'{'}${name}}`; // ${NAME}, as a config writes it
+    const tokens = { '%': '%', h: 'host', r: 'bob', d: '/home/me' };
+    assert.equal(expandTokens('%d/.ssh/%r@%h%%', tokens, 'IdentityFile'), '/home/me/.ssh/bob@host%');
+    process.env.FERRY_TEST_KEYS = '/keys';
+    assert.equal(expandTokens(`${env('FERRY_TEST_KEYS')}/k`, tokens, 'IdentityFile'), '/keys/k');
+    assert.equal(expandTokens('~/k', tokens, 'IdentityFile'), path.join(os.userInfo().homedir, 'k'));
+    assert.throws(() => expandTokens('~/.ssh/%C', tokens, 'IdentityFile'), /IdentityFile ~\/\.ssh\/%C: token %C is not supported/);
+    assert.throws(() => expandTokens(`${env('FERRY_TEST_UNSET')}/k`, tokens, 'CertificateFile'), /environment variable FERRY_TEST_UNSET is not set/);
+  });
+});

@@ -1,0 +1,69 @@
+// readSshConfig against the real OpenSSH client (installed by scripts/system-deps.sh).
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parseDynamicForward, parseLocalForward, parseRemoteForward } from './forwardspec';
+import { forwardArgument, readSshConfig, unvis, type SshConfigEntry } from './sshconfig';
+
+describe('ssh_config through ssh -G', () => {
+  let dir: string;
+  const file = (name: string, text: string) => {
+    const p = path.join(dir, name);
+    fs.writeFileSync(p, text);
+    return p;
+  };
+  const query = (cfg: string, destination: string, more: Partial<Parameters<typeof readSshConfig>[0]> = {}) =>
+    readSshConfig({ file: cfg, destination, login: undefined, port: undefined, noCommand: false, command: [], ...more });
+  const values = (entries: SshConfigEntry[] | null, keyword: string) => (entries ?? []).filter((e) => e.keyword === keyword).map((e) => e.value);
+
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-sshcfg-'));
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('resolves Host, Match and Include as ssh does, first value winning', async () => {
+    const inc = file('inc.conf', 'Host dev\n  Port 4000\n  User included\n');
+    const cfg = file('config', [`Include ${inc}`, 'Host dev', '  HostName 127.0.0.1', '  Port 5000', 'Match user bob', '  IdentityFile ~/.ssh/bob_%h', 'Host *', '  User fallback', ''].join('\n'));
+    const got = await query(cfg, 'dev');
+    assert.deepEqual(values(got, 'hostname'), ['127.0.0.1']);
+    assert.deepEqual(values(got, 'port'), ['4000']);
+    assert.deepEqual(values(got, 'user'), ['included']);
+    const bob = await query(cfg, 'bob@dev', { port: '6000' });
+    assert.deepEqual(values(bob, 'port'), ['6000'], '-p wins');
+    assert.deepEqual(values(bob, 'identityfile'), ['~/.ssh/bob_%h'], 'Match user sees the login typed');
+  });
+
+  it('gives every forward form in the -L/-R/-D argument that means the same', async () => {
+    const remote = ['127.0.0.1:9003 localhost:9003', '*:9004 localhost:9004', '[::1]:9005 [::1]:9005', '/tmp/r.sock localhost:80', '9006', '9007 /tmp/l.sock', '9008 localhost:9008'];
+    const local = ['127.0.0.1:5432 db:5432', '/tmp/l2.sock db:5432', '5433 /tmp/db.sock'];
+    const dynamic = ['127.0.0.1:1080', '*:1081', '1082'];
+    const cfg = file('forwards', ['Host dev', ...remote.map((f) => `  RemoteForward ${f}`), ...local.map((f) => `  LocalForward ${f}`), ...dynamic.map((f) => `  DynamicForward ${f}`), ''].join('\n'));
+    const got = await query(cfg, 'dev');
+    const asTyped = (f: string) => f.replace(' ', ':');
+    const strip = <T extends { spec: string }>(f: T) => ({ ...f, spec: '' });
+    assert.deepEqual(values(got, 'remoteforward').map((v) => strip(parseRemoteForward(forwardArgument(v)))), remote.map((f) => strip(parseRemoteForward(asTyped(f)))));
+    assert.deepEqual(values(got, 'localforward').map((v) => strip(parseLocalForward(forwardArgument(v)))), local.map((f) => strip(parseLocalForward(asTyped(f)))));
+    assert.deepEqual(values(got, 'dynamicforward').map((v) => strip(parseDynamicForward(forwardArgument(v)))), dynamic.map((f) => strip(parseDynamicForward(f))));
+  });
+
+  it('reads EscapeChar back as it was written', async () => {
+    for (const [written, expected] of [['^A', '^A'], ['%', '%'], ['none', 'none']]) {
+      const got = await query(file('esc', `Host dev\n  EscapeChar ${written}\n`), 'dev');
+      assert.deepEqual(values(got, 'escapechar').map(unvis), [expected]);
+    }
+  });
+
+  it("refuses a config ssh refuses, in ssh's words", async () => {
+    await assert.rejects(query(file('bad', 'Host dev\n  Colour blue\n'), 'dev'), /line 2: Bad configuration option: colour/);
+    await assert.rejects(query(path.join(dir, 'missing'), 'dev'), /Can't open user config file .*missing/);
+    await assert.rejects(query(file('both', 'Host dev\n  RemoteCommand top\n'), 'dev', { command: ['ls'] }), /Cannot execute command-line and remote command/);
+  });
+
+  it('reads nothing without an OpenSSH client, unless -F asked for a file', async () => {
+    assert.equal(await readSshConfig({ file: undefined, destination: 'dev', login: undefined, port: undefined, noCommand: false, command: [], ssh: path.join(dir, 'no-ssh') }), null);
+    await assert.rejects(query(file('any', ''), 'dev', { ssh: path.join(dir, 'no-ssh') }), /-F .*any: reading an ssh_config needs OpenSSH's ssh/);
+  });
+});
