@@ -20,7 +20,7 @@ const FERRY = path.resolve(__dirname, '..', '..', 'bin', 'ferry');
 const curl = async (args: string[]) => (await promisify(execFile)('curl', ['-s', '--max-time', '10', ...args], { encoding: 'utf8' })).stdout;
 
 function ferryArgs(creds: Credentials, port: number, extra: string[], dest: string, command: string[] = []): string[] {
-  return ['ssh', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-i', creds.key, '-p', String(port), ...extra, dest, ...command];
+  return ['ssh', '-F', '/dev/null', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-i', creds.key, '-p', String(port), ...extra, dest, ...command];
 }
 
 function ferry(args: string[]) {
@@ -378,6 +378,7 @@ describe('ferry ssh against the ferry node', () => {
   });
 
   it('reads ssh_config as ssh does: a Host alias brings its HostName, Port, User, key and RemoteForward', async () => {
+    const other = await cluster.user('carol', [dev.name], ['dev']);
     const cfg = path.join(cluster.dir, 'ssh_config');
     fs.writeFileSync(cfg, [
       'Host devbox',
@@ -388,8 +389,11 @@ describe('ferry ssh against the ferry node', () => {
       '  StrictHostKeyChecking no',
       '  UserKnownHostsFile /dev/null',
       `  RemoteForward 0 127.0.0.1:${web.port}`,
+      '  RemoteForward 0 127.0.0.1:' + String(web.port), // the same forward again: asked for once, as by ssh
       'Host behind-bastion',
       '  ProxyJump bastion',
+      'Host *',
+      `  CertificateFile ${other.cert}`, // another key's: passed over for the one beside the key
       '',
     ].join('\n'));
     const run = ferry(['ssh', '-F', cfg, '-N', 'devbox']);
@@ -397,6 +401,8 @@ describe('ferry ssh against the ferry node', () => {
       const m = await run.waitFor(new RegExp(`Allocated port (\\d+) for remote forward to 127\\.0\\.0\\.1:${web.port}`));
       assert.equal(await httpGet(Number(m[1])), 'hello from the workstation');
       await cluster.expectAudit('tunnel.listen', (e) => e.success && e.user === 'alice' && e.fields?.port === Number(m[1]));
+      assert.equal(run.output().match(/Allocated port/g)?.length, 1, run.output());
+      assert.doesNotMatch(run.output(), /Warning/);
     } finally {
       run.kill('SIGKILL');
     }
@@ -415,10 +421,13 @@ describe('ferry ssh against the ferry node', () => {
     const known = path.join(cluster.dir, 'known_hosts_ca');
     const line = (await cluster.auth.exportCA('host')).replace('@cert-authority *', `@cert-authority [127.0.0.1]:${cluster.port}`);
     fs.writeFileSync(known, line);
-    const args = ['ssh', '-v', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${known}`, '-i', creds.key, '-p', String(cluster.port), dest, 'echo', 'trusted'];
+    const args = ['ssh', '-F', '/dev/null', '-v', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${known}`, '-i', creds.key, '-p', String(cluster.port), dest, 'echo', 'trusted'];
     const ok = ferry(args);
     assert.equal((await ok.exited()).code, 0, ok.output());
     assert.match(ok.output(), /presented a certificate \(key id "test-node"\) signed by a trusted CA/);
+    // The same line in a system-wide file (GlobalKnownHostsFile) is trusted too, as by ssh.
+    const global = ferry(['ssh', '-F', '/dev/null', '-o', 'StrictHostKeyChecking=yes', '-o', 'UserKnownHostsFile=/dev/null', '-o', `GlobalKnownHostsFile=${known}`, '-i', creds.key, '-p', String(cluster.port), dest, 'echo', 'trusted']);
+    assert.equal((await global.exited()).code, 0, global.output());
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(cluster.dir, 'other-ca'), '-C', 'x']);
     const foreign = fs.readFileSync(path.join(cluster.dir, 'other-ca.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
     fs.writeFileSync(known, `@cert-authority [127.0.0.1]:${cluster.port} ${foreign}\n`);
@@ -429,7 +438,7 @@ describe('ferry ssh against the ferry node', () => {
 
   it('verifies host keys: adds a new one with accept-new, refuses a changed one loudly', async () => {
     const known = path.join(cluster.dir, 'known_hosts');
-    const args = (mode: string) => ['ssh', '-o', `StrictHostKeyChecking=${mode}`, '-o', `UserKnownHostsFile=${known}`, '-i', creds.key, '-p', String(cluster.port), dest, 'true'];
+    const args = (mode: string) => ['ssh', '-F', '/dev/null', '-o', `StrictHostKeyChecking=${mode}`, '-o', `UserKnownHostsFile=${known}`, '-i', creds.key, '-p', String(cluster.port), dest, 'true'];
     const strict = ferry(args('yes'));
     assert.equal((await strict.exited()).code, 255);
     assert.match(strict.output(), /Host key verification failed/);

@@ -46,8 +46,12 @@ export async function main(argv: string[]): Promise<number> {
         const me = os.userInfo().username;
         // The command line is checked before ssh_config is read, as ssh does.
         const cli = buildInvocation(destination, command, flags, me);
-        const config = flags.F === 'none' ? [] : await readSshConfig({ file: flags.F, destination, login: flags.l, port: flags.p, noCommand: cli.noCommand, command: cli.command });
-        session = new SshSession(buildInvocation(destination, command, flags, me, config ?? []), {
+        // EnableEscapeCommandline means nothing to ssh -G, and ssh before 9.2 refuses it.
+        const options = flags.o.filter((o) => !/^\s*enableescapecommandline\b/i.test(o));
+        const config = flags.F === 'none' ? [] : await readSshConfig({ file: flags.F, destination, login: flags.l, port: flags.p, options, noCommand: cli.noCommand, command: cli.command });
+        const inv = buildInvocation(destination, command, flags, me, config ?? []);
+        if (config === null) inv.configNotes.push("none read: OpenSSH's ssh is not installed");
+        session = new SshSession(inv, {
           stdin: process.stdin,
           stdout: process.stdout,
           stderr: process.stderr,

@@ -18,8 +18,12 @@ export interface ClientIdentity {
 
 const DEFAULT_KEYS = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
 
-/** Loads -i KEYFILE (or ssh's default key names) and the certificate beside it, if any. */
-export function loadIdentity(keyFile: string | undefined, certFile: string | undefined): ClientIdentity {
+/**
+ * Loads -i KEYFILE (or ssh's default key names) and its certificate: -o CertificateFile, else
+ * the first of ssh_config's CertificateFiles that exists and certifies this key (as ssh pairs
+ * them), else KEYFILE-cert.pub beside it, if any.
+ */
+export function loadIdentity(keyFile: string | undefined, certFile: string | undefined, configCerts: readonly string[] = []): ClientIdentity {
   const candidates = keyFile ? [expandHome(keyFile)] : DEFAULT_KEYS.map((k) => path.join(os.homedir(), '.ssh', k));
   const file = candidates.find((f) => fs.existsSync(f));
   if (!file) {
@@ -29,6 +33,15 @@ export function loadIdentity(keyFile: string | undefined, certFile: string | und
   if (parsed instanceof Error) throw new ValidationError(`${file}: cannot read the private key: ${parsed.message}`);
   const key = Array.isArray(parsed) ? (parsed[0] as ParsedKey) : parsed;
   if (!key.isPrivateKey()) throw new ValidationError(`${file}: not a private key`);
+  if (!certFile) {
+    for (const candidate of configCerts.map(expandHome).filter((f) => fs.existsSync(f))) {
+      try {
+        return { keyFile: file, certFile: candidate, key: certifiedKey(key, fs.readFileSync(candidate, 'utf8'), candidate), description: `${file} with certificate ${candidate}` };
+      } catch {
+        // a certificate for another identity, or none: ssh passes over it too
+      }
+    }
+  }
   const certPath = certFile ? expandHome(certFile) : `${file}-cert.pub`;
   if (!fs.existsSync(certPath)) {
     if (certFile) throw new ValidationError(`certificate file ${certFile} not found`);

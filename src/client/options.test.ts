@@ -47,7 +47,7 @@ describe('ferry ssh options with ssh_config', () => {
     assert.deepEqual(inv.userKnownHostsFiles, ['/tmp/kh1', '/tmp/kh2']);
   });
 
-  it("leaves ferry's own defaults where the config holds only OpenSSH's", () => {
+  it("leaves ferry's own defaults where the config holds only OpenSSH's, and looks the host up as ssh does", () => {
     const home = os.userInfo().homedir;
     const inv = buildInvocation('Dev.Example', [], flags(), 'me', config(`
       user me
@@ -56,37 +56,44 @@ describe('ferry ssh options with ssh_config', () => {
       connecttimeout none
       escapechar ~
       enableescapecommandline no
-      identityfile ~/.ssh/id_rsa
-      identityfile ~/.ssh/id_ed25519
-      userknownhostsfile ${home}/.ssh/known_hosts ${home}/.ssh/known_hosts2`));
-    assert.equal(inv.host, 'Dev.Example', 'ssh lowercases the name; the name typed is kept');
+      ${['id_rsa', 'id_ecdsa', 'id_ecdsa_sk', 'id_ed25519', 'id_ed25519_sk', 'id_xmss', 'id_dsa'].map((k) => `identityfile ~/.ssh/${k}`).join('\n')}
+      userknownhostsfile ${home}/.ssh/known_hosts ${home}/.ssh/known_hosts2
+      globalknownhostsfile /etc/ssh/ssh_known_hosts /etc/ssh/ssh_known_hosts2`));
+    assert.equal(inv.host, 'dev.example', 'ssh lowercases the name it looks up in known_hosts');
     assert.equal(inv.keyFile, undefined, "ssh's default identities leave ferry's own search");
-    assert.deepEqual(inv.userKnownHostsFiles, ['~/.ssh/known_hosts']);
+    assert.deepEqual(inv.userKnownHostsFiles, ['~/.ssh/known_hosts', '~/.ssh/known_hosts2']);
     assert.equal(inv.escapeCommandline, true);
     assert.equal(inv.connectTimeout, 0);
     assert.deepEqual(inv.configNotes, []);
+    assert.equal(buildInvocation('dev', [], flags(), 'me', config('identityfile ~/.ssh/id_rsa')).keyFile, path.join(os.userInfo().homedir, '.ssh', 'id_rsa'), 'one default name, set on purpose');
+    assert.equal(buildInvocation('[::1]', [], flags(), 'me', config('hostname [::1]')).host, '::1');
+    assert.deepEqual(buildInvocation('dev', [], flags(), 'me', config('userknownhostsfile none\nglobalknownhostsfile none')).userKnownHostsFiles, []);
   });
 
-  it('lets the command line win, and adds the forwards of both, the command line first', () => {
+  it("takes host, login and port from ssh -G, which saw the command line, and keeps the flags it did not see", () => {
+    // As ssh -G prints them for `-p 2222 -o User=ouser bob@dev`: -o User is given first, so it wins over bob@.
     const cfg = config(`
-      user cfguser
-      port 2200
+      user ouser
+      port 2222
       identityfile /cfg/key
       loglevel QUIET
+      requesttty force
       remoteforward 9003 [localhost]:9003
+      remoteforward 8080 [localhost]:80
       localforward [127.0.0.1]:5432 [db]:5432
       dynamicforward 1080`);
-    const inv = buildInvocation('bob@dev', [], flags({ p: '2222', i: '/cli/key', v: 1, R: ['8080:localhost:80'], D: ['1081'] }), 'me', cfg);
-    assert.equal(inv.login, 'bob');
+    const inv = buildInvocation('bob@dev', [], flags({ p: '2222', o: ['User=ouser'], i: '/cli/key', v: 1, T: true, R: ['8080:localhost:80'], D: ['1081'] }), 'me', cfg);
+    assert.equal(inv.login, 'ouser');
     assert.equal(inv.port, 2222);
     assert.equal(inv.keyFile, '/cli/key');
     assert.equal(inv.quiet, false, '-v is a LogLevel given first');
-    assert.deepEqual(inv.remote.map((f) => f.spec), ['8080:localhost:80', '9003:[localhost]:9003']);
+    assert.equal(inv.pty, 'never', '-T');
+    assert.deepEqual(inv.remote.map((f) => f.spec), ['8080:localhost:80', '9003:[localhost]:9003'], 'the command line first, a forward named twice once');
     assert.deepEqual(inv.local.map((f) => f.spec), ['[127.0.0.1]:5432:[db]:5432']);
     assert.deepEqual(inv.dynamic.map((f) => f.spec), ['1081', '1080']);
-    const viaO = buildInvocation('dev', [], flags({ o: ['User=ouser', 'Port=2300'] }), 'me', cfg);
-    assert.equal(viaO.login, 'ouser');
-    assert.equal(viaO.port, 2300);
+    assert.equal(buildInvocation('dev', [], flags(), 'me', config('requesttty true')).pty, 'yes', 'RequestTTY yes: a terminal only when stdin is one');
+    const uri = buildInvocation('ssh://bob@h:2200', [], flags(), 'me');
+    assert.deepEqual([uri.login, uri.host, uri.port], ['bob', 'h', 2200], 'ssh:// destinations, without ssh -G too');
   });
 
   it('reads a reverse dynamic forward ([socks]:0) and a unix socket forward', () => {
@@ -111,11 +118,12 @@ describe('ferry ssh options with ssh_config', () => {
     assert.throws(() => buildInvocation('dev', ['ls'], flags(), 'me', cfg), /Cannot execute command-line and remote command/);
   });
 
-  it('refuses ProxyJump, ProxyCommand and HostKeyAlias by name unless -o sets them to none', () => {
-    for (const [line, name] of [['proxyjump bastion', 'ProxyJump'], ['proxycommand nc %h %p', 'ProxyCommand'], ['hostkeyalias other', 'HostKeyAlias']] as const) {
+  it('refuses by name the settings that would reach another host, trust another key or open more', () => {
+    for (const [line, name] of [['proxyjump bastion', 'ProxyJump'], ['proxycommand nc %h %p', 'ProxyCommand'], ['hostkeyalias other', 'HostKeyAlias'], ['revokedhostkeys /etc/ssh/revoked', 'RevokedHostKeys'], ['permitremoteopen 10.0.0.1:80', 'PermitRemoteOpen']] as const) {
       assert.throws(() => buildInvocation('dev', [], flags(), 'me', config(line)), new RegExp(`ssh_config: ${name} .* applies to dev, and ferry ssh does not support ${name}`));
     }
-    assert.equal(buildInvocation('dev', [], flags({ o: ['ProxyJump=none'] }), 'me', config('proxyjump bastion')).host, 'dev');
+    // -o HostKeyAlias=none reaches ssh -G, which then prints none.
+    assert.equal(buildInvocation('dev', [], flags({ o: ['HostKeyAlias=none', 'PermitRemoteOpen=any'] }), 'me', config('hostkeyalias none\npermitremoteopen any')).host, 'dev');
     assert.throws(() => buildInvocation('dev', [], flags({ o: ['ProxyJump=bastion'] }), 'me'), /-o ProxyJump: ferry ssh does not support ProxyJump/);
     assert.throws(() => buildInvocation('dev', [], flags(), 'me', config('sessiontype subsystem')), /ssh_config SessionType: unsupported value "subsystem"/);
     assert.throws(() => buildInvocation('dev', [], flags(), 'me', config('forkafterauthentication yes')), /ForkAfterAuthentication/);
@@ -137,7 +145,7 @@ describe('ferry ssh options with ssh_config', () => {
         identityfile ${dir}/key_%h_%r
         certificatefile ${dir}/cert_%n`));
       assert.equal(inv.keyFile, path.join(dir, 'key_127.0.0.1_dev1'));
-      assert.equal(inv.certFile, path.join(dir, 'cert_dev'));
+      assert.deepEqual(inv.certFiles, [path.join(dir, 'cert_dev')]);
       const none = buildInvocation('dev', [], flags(), 'me', config(`identityfile ${dir}/missing_%p`));
       assert.equal(none.keyFile, `${dir}/missing_22`, 'none exists: the first, so the error names it');
     } finally {

@@ -1,6 +1,7 @@
 // `ferry ssh` options: the flags and the -o keywords that ssh(1) users type, turned into one
 // typed invocation. Parsing only; nothing connects here.
 
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,14 +27,20 @@ export interface SshInvocation {
   login: string;
   command: string[];
   keyFile: string | undefined;
+  /** -o CertificateFile: this certificate or none. */
   certFile: string | undefined;
+  /** ssh_config's CertificateFiles: the first that exists and certifies the key is offered. */
+  certFiles: string[];
   noCommand: boolean;
-  pty: 'auto' | 'force' | 'never';
+  /** yes: a terminal when stdin is one (RequestTTY yes); force: always (-t). */
+  pty: 'auto' | 'yes' | 'force' | 'never';
   quiet: boolean;
   verbosity: number;
   exitOnForwardFailure: boolean;
   strictHostKeyChecking: StrictHostKeyChecking;
   userKnownHostsFiles: string[];
+  /** Read for host keys too, never written (GlobalKnownHostsFile). */
+  globalKnownHostsFiles: string[];
   serverAliveInterval: number;
   connectTimeout: number;
   remote: RemoteForward[];
@@ -77,13 +84,20 @@ function port(text: string, what: string): number {
   return Number(text);
 }
 
-/** [user@]host as typed: the login before the last @, the host without IPv6 brackets. */
-export function splitDestination(destination: string): { login: string | undefined; host: string } {
-  const at = destination.lastIndexOf('@');
-  let host = at >= 0 ? destination.slice(at + 1) : destination;
+/** [user@]host or ssh://[user@]host[:port] as typed: the login before the last @, the host without IPv6 brackets. */
+export function splitDestination(destination: string): { login: string | undefined; host: string; port: number | undefined } {
+  let rest = destination;
+  let uriPort: number | undefined;
+  const uri = /^ssh:\/\/(.*?)(?::(\d+))?\/?$/i.exec(destination);
+  if (uri && uri[1] !== undefined) {
+    rest = uri[1];
+    if (uri[2] !== undefined) uriPort = port(uri[2], destination);
+  }
+  const at = rest.lastIndexOf('@');
+  let host = at >= 0 ? rest.slice(at + 1) : rest;
   if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
   if (host === '' || /[\s/]/.test(host)) throw new ValidationError(`hostname contains invalid characters: "${destination}"`);
-  return { login: at >= 0 ? destination.slice(0, at) : undefined, host };
+  return { login: at >= 0 ? rest.slice(0, at) : undefined, host, port: uriPort };
 }
 
 /**
@@ -92,21 +106,23 @@ export function splitDestination(destination: string): { login: string | undefin
  * setting the first value given wins; forwards add up, the command line's first.
  */
 export function buildInvocation(destination: string, command: string[], flags: RawSshFlags, defaultLogin: string, config: readonly SshConfigEntry[] = []): SshInvocation {
-  const { login: destLogin, host } = splitDestination(destination);
+  const { login: destLogin, host, port: uriPort } = splitDestination(destination);
   const inv: SshInvocation = {
     host,
-    port: flags.p !== undefined ? port(flags.p, '-p') : 22,
+    port: flags.p !== undefined ? port(flags.p, '-p') : uriPort ?? 22,
     login: flags.l ?? destLogin ?? defaultLogin,
     command: command[0] === '--' ? command.slice(1) : command,
     keyFile: flags.i,
     certFile: undefined,
+    certFiles: [],
     noCommand: Boolean(flags.N),
     pty: flags.t ? 'force' : flags.T ? 'never' : 'auto',
     quiet: Boolean(flags.q),
     verbosity: flags.v ?? 0,
     exitOnForwardFailure: false,
     strictHostKeyChecking: 'ask',
-    userKnownHostsFiles: ['~/.ssh/known_hosts'],
+    userKnownHostsFiles: ['~/.ssh/known_hosts', '~/.ssh/known_hosts2'],
+    globalKnownHostsFiles: ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'],
     serverAliveInterval: 0,
     connectTimeout: 0,
     remote: flags.R.map((s) => parseRemoteForward(s)),
@@ -119,7 +135,7 @@ export function buildInvocation(destination: string, command: string[], flags: R
   const extra: Extra = { remoteCommand: undefined, clearForwards: false };
   // The settings the command line gave: ssh keeps the first value given for an option.
   const seen = new Set<string>();
-  const flagged: Array<[string, unknown]> = [['port', flags.p], ['user', flags.l ?? destLogin], ['identityfile', flags.i], ['requesttty', flags.t || flags.T || undefined], ['sessiontype', flags.N], ['loglevel', flags.q || flags.v || undefined], ['escapechar', flags.e]];
+  const flagged: Array<[string, unknown]> = [['port', flags.p], ['user', flags.l ?? destLogin], ['identityfile', flags.i], ['requesttty', flags.t || flags.T || flags.N || undefined], ['sessiontype', flags.N], ['loglevel', flags.q || flags.v || undefined], ['escapechar', flags.e]];
   for (const [key, value] of flagged) if (value !== undefined && value !== false) seen.add(key);
   for (const raw of flags.o) {
     const m = /^\s*([A-Za-z]+)\s*(?:=\s*|\s+)(.*?)\s*$/.exec(raw);
@@ -140,10 +156,25 @@ export function buildInvocation(destination: string, command: string[], flags: R
     if (inv.command.length > 0) throw new ValidationError('Cannot execute command-line and remote command.');
     inv.command = [extra.remoteCommand];
   }
+  // ssh adds a forward once, however often the command line and the config name it.
+  inv.remote = distinct(inv.remote);
+  inv.local = distinct(inv.local);
+  inv.dynamic = distinct(inv.dynamic);
   const tokens = fileTokens(inv, host);
   if (inv.keyFile !== undefined) inv.keyFile = expandTokens(inv.keyFile, tokens, 'IdentityFile');
   if (inv.certFile !== undefined) inv.certFile = expandTokens(inv.certFile, tokens, 'CertificateFile');
+  inv.certFiles = inv.certFiles.map((f) => expandTokens(f, tokens, 'CertificateFile'));
   return inv;
+}
+
+function distinct<T extends { spec: string }>(forwards: T[]): T[] {
+  const seen = new Set<string>();
+  return forwards.filter((f) => {
+    const key = JSON.stringify({ ...f, spec: '' });
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 /** Settings that only take effect once every source has been read. */
@@ -152,33 +183,37 @@ interface Extra {
   clearForwards: boolean;
 }
 
-/** Settings ferry does not implement and cannot ignore: each would reach another host or trust another key. */
-const UNSUPPORTED: Record<string, string> = {
-  proxyjump: 'ProxyJump',
-  proxycommand: 'ProxyCommand',
-  hostkeyalias: 'HostKeyAlias',
-  knownhostscommand: 'KnownHostsCommand',
+/**
+ * Settings ferry does not implement and cannot ignore, each with the value that is harmless:
+ * any other would reach another host, trust another key or let the server open more.
+ */
+const UNSUPPORTED: Record<string, { name: string; harmless: string }> = {
+  proxyjump: { name: 'ProxyJump', harmless: 'none' },
+  proxycommand: { name: 'ProxyCommand', harmless: 'none' },
+  hostkeyalias: { name: 'HostKeyAlias', harmless: 'none' },
+  knownhostscommand: { name: 'KnownHostsCommand', harmless: 'none' },
+  revokedhostkeys: { name: 'RevokedHostKeys', harmless: 'none' },
+  permitremoteopen: { name: 'PermitRemoteOpen', harmless: 'any' },
+  forkafterauthentication: { name: 'ForkAfterAuthentication', harmless: 'no' },
 };
 
-/** OpenSSH's default identities, which ssh -G lists when no IdentityFile is set. */
-const DEFAULT_IDENTITY = /^~\/\.ssh\/id_(?:rsa|ecdsa|ecdsa_sk|ed25519|ed25519_sk|xmss|dsa)$/;
+/** OpenSSH's default identities, all of which ssh -G lists, in this order, when no IdentityFile is set. */
+const DEFAULT_IDENTITIES = ['id_rsa', 'id_ecdsa', 'id_ecdsa_sk', 'id_ed25519', 'id_ed25519_sk', 'id_xmss', 'id_dsa'].map((k) => `~/.ssh/${k}`).join(' ');
 
 /**
- * Applies what ssh -G printed for the settings ferry implements, skipping those the command
- * line gave. ssh -G prints every setting, defaults included, so a value equal to OpenSSH's
- * default reads as "not set" (the same result, except EnableEscapeCommandline, whose default
- * differs: a config's "no" cannot be told from ssh's default, and ~C stays on).
+ * Applies what ssh -G printed. It was given the destination, -l, -p and the -o options, so
+ * its host, login and port are ssh's final answer; other settings the flags it was not given
+ * set (-i, -t, -T, -q, -v, -e) are kept. ssh -G prints defaults too, so a value equal to
+ * OpenSSH's default reads as "not set": the same result, except EnableEscapeCommandline,
+ * whose default differs (a config's "no" cannot be told from ssh's default; ~C stays on).
  */
 function applyConfig(inv: SshInvocation, extra: Extra, config: readonly SshConfigEntry[], seen: ReadonlySet<string>, ctx: { host: string; defaultLogin: string }): void {
   const identities: string[] = [];
-  const home = os.userInfo().homedir;
   // What ferry takes from ssh -G, each with what ssh -G prints when nothing set it.
   const defaults: Record<string, string | undefined> = {
-    hostname: ctx.host.toLowerCase(),
-    user: ctx.defaultLogin,
-    port: '22',
     certificatefile: undefined,
-    userknownhostsfile: `${home}/.ssh/known_hosts ${home}/.ssh/known_hosts2`,
+    userknownhostsfile: `${os.userInfo().homedir}/.ssh/known_hosts ${os.userInfo().homedir}/.ssh/known_hosts2`,
+    globalknownhostsfile: '/etc/ssh/ssh_known_hosts /etc/ssh/ssh_known_hosts2',
     stricthostkeychecking: 'ask',
     exitonforwardfailure: 'no',
     serveraliveinterval: '0',
@@ -194,25 +229,50 @@ function applyConfig(inv: SshInvocation, extra: Extra, config: readonly SshConfi
   const taken = new Set<string>();
   for (const { keyword, value } of config) {
     const unsupported = UNSUPPORTED[keyword];
-    if (unsupported !== undefined && !seen.has(keyword)) {
-      throw new ValidationError(`ssh_config: ${unsupported} ${value} applies to ${ctx.host}, and ferry ssh does not support ${unsupported} (-o ${unsupported}=none or -F none connects without it)`);
+    if (unsupported !== undefined && value.toLowerCase() !== unsupported.harmless) {
+      const via = seen.has(keyword) ? `-o ${unsupported.name}` : 'ssh_config';
+      throw new ValidationError(`${via}: ${unsupported.name} ${value} applies to ${ctx.host}, and ferry ssh does not support ${unsupported.name} (-o ${unsupported.name}=${unsupported.harmless} or -F none connects without it)`);
     }
-    if (keyword === 'remoteforward') inv.remote.push(parseRemoteForward(forwardArgument(value)));
-    else if (keyword === 'localforward') inv.local.push(parseLocalForward(forwardArgument(value)));
-    else if (keyword === 'dynamicforward') inv.dynamic.push(parseDynamicForward(forwardArgument(value)));
-    else if (keyword === 'identityfile') identities.push(value);
-    if (keyword === 'forkafterauthentication' && value === 'yes') {
-      throw new ValidationError(`ssh_config: ForkAfterAuthentication (ssh -f) applies to ${ctx.host}, and ferry ssh does not go to the background (-F none connects without the config)`);
+    switch (keyword) {
+      case 'hostname':
+        inv.host = value.startsWith('[') && value.endsWith(']') ? value.slice(1, -1) : value;
+        if (value !== ctx.host.toLowerCase()) inv.configNotes.push(`hostname ${value}`);
+        continue;
+      case 'user':
+        inv.login = value;
+        if (value !== ctx.defaultLogin) inv.configNotes.push(`user ${value}`);
+        continue;
+      case 'port':
+        inv.port = port(value, 'ssh_config Port');
+        if (value !== '22') inv.configNotes.push(`port ${value}`);
+        continue;
+      case 'remoteforward':
+        inv.remote.push(parseRemoteForward(forwardArgument(value)));
+        continue;
+      case 'localforward':
+        inv.local.push(parseLocalForward(forwardArgument(value)));
+        continue;
+      case 'dynamicforward':
+        inv.dynamic.push(parseDynamicForward(forwardArgument(value)));
+        continue;
+      case 'identityfile':
+        identities.push(value);
+        continue;
+      case 'certificatefile':
+        inv.certFiles.push(value);
+        continue;
+      case 'forwardagent':
+        if (value !== 'no') inv.configNotes.push(`forwardagent ${value} ignored: ferry ssh forwards no agent`);
+        continue;
     }
-    if (keyword === 'forwardagent' && value !== 'no') inv.configNotes.push(`forwardagent ${value} ignored: ferry ssh forwards no agent`);
     // The rest of ssh_config (SendEnv, ControlMaster, ...) means nothing to ferry.
     if (!(keyword in defaults) || seen.has(keyword) || taken.has(keyword) || value === defaults[keyword]) continue;
     taken.add(keyword);
-    if (keyword === 'hostname') inv.host = value;
-    else applyOption(inv, extra, keyword, keyword, keyword === 'escapechar' ? unvis(value) : value, 'ssh_config');
-    inv.configNotes.push(`${keyword} ${keyword === 'escapechar' ? unvis(value) : value}`);
+    const text = keyword === 'escapechar' ? unvis(value) : value;
+    applyOption(inv, extra, keyword, keyword, text, 'ssh_config');
+    inv.configNotes.push(`${keyword} ${text}`);
   }
-  if (!seen.has('identityfile') && identities.length > 0 && !identities.every((f) => DEFAULT_IDENTITY.test(f))) {
+  if (!seen.has('identityfile') && identities.length > 0 && identities.join(' ') !== DEFAULT_IDENTITIES) {
     // ssh offers each in turn; ferry offers one: the first that exists (or the first, to name it).
     const tokens = fileTokens(inv, ctx.host);
     inv.keyFile = identities.find((f) => fs.existsSync(expandTokens(f, tokens, 'IdentityFile'))) ?? identities[0];
@@ -224,7 +284,9 @@ function applyConfig(inv: SshInvocation, extra: Extra, config: readonly SshConfi
 function fileTokens(inv: SshInvocation, originalHost: string): Record<string, string> {
   const me = os.userInfo();
   const fqdn = os.hostname();
-  return { '%': '%', d: me.homedir, h: inv.host, i: String(me.uid), L: fqdn.split('.')[0] ?? fqdn, l: fqdn, n: originalHost, p: String(inv.port), r: inv.login, u: me.username };
+  const base = { '%': '%', d: me.homedir, h: inv.host, i: String(me.uid), j: '', k: originalHost, L: fqdn.split('.')[0] ?? fqdn, l: fqdn, n: originalHost, p: String(inv.port), r: inv.login, u: me.username };
+  // %C as ssh computes it: a hash of %l%h%p%r%j (%j, ProxyJump, and %k, HostKeyAlias, are refused when set).
+  return { ...base, C: crypto.createHash('sha1').update(`${base.l}${base.h}${base.p}${base.r}${base.j}`).digest('hex') };
 }
 
 /** %x tokens, ${VAR} and a leading ~, as ssh expands a file name; an unknown token is refused by name. */
@@ -232,7 +294,7 @@ export function expandTokens(file: string, tokens: Record<string, string>, what:
   const expanded = file
     .replace(/%(.?)/g, (_m, t: string) => {
       const v = tokens[t];
-      if (v === undefined) throw new ValidationError(`${what} ${file}: token %${t} is not supported by ferry ssh (%%, %d, %h, %i, %L, %l, %n, %p, %r, %u are)`);
+      if (v === undefined) throw new ValidationError(`${what} ${file}: token %${t} is not supported by ferry ssh (%%, %C, %d, %h, %i, %j, %k, %L, %l, %n, %p, %r, %u are)`);
       return v;
     })
     .replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
@@ -257,7 +319,10 @@ function applyOption(inv: SshInvocation, extra: Extra, name: string, key: string
       return;
     }
     case 'userknownhostsfile':
-      inv.userKnownHostsFiles = value.split(/\s+/).filter(Boolean);
+      inv.userKnownHostsFiles = /^none$/i.test(value) ? [] : value.split(/\s+/).filter(Boolean);
+      return;
+    case 'globalknownhostsfile':
+      inv.globalKnownHostsFiles = /^none$/i.test(value) ? [] : value.split(/\s+/).filter(Boolean);
       return;
     case 'certificatefile':
       inv.certFile = value;
@@ -288,7 +353,7 @@ function applyOption(inv: SshInvocation, extra: Extra, name: string, key: string
       inv.escapeCommandline = yesNo(name, value, where);
       return;
     case 'requesttty': {
-      const pty = ({ yes: 'force', true: 'force', force: 'force', no: 'never', false: 'never', auto: 'auto' } as const)[value.toLowerCase()];
+      const pty = ({ yes: 'yes', true: 'yes', force: 'force', no: 'never', false: 'never', auto: 'auto' } as const)[value.toLowerCase()];
       if (pty === undefined) throw new ValidationError(`${where} RequestTTY: unsupported value "${value}" (yes, no, force or auto)`);
       inv.pty = pty;
       return;
@@ -305,14 +370,21 @@ function applyOption(inv: SshInvocation, extra: Extra, name: string, key: string
       return;
     case 'proxyjump':
     case 'proxycommand':
-      if (/^none$/i.test(value)) return; // what a config's ProxyJump is overruled with
-      throw new ValidationError(`${where} ${name}: ferry ssh does not support ${UNSUPPORTED[key] ?? name} (only ${UNSUPPORTED[key] ?? name}=none, to skip one ssh_config sets)`);
+    case 'hostkeyalias':
+    case 'knownhostscommand':
+    case 'revokedhostkeys':
+    case 'permitremoteopen':
+    case 'forkafterauthentication': {
+      const { name: canonical, harmless } = UNSUPPORTED[key] ?? { name, harmless: 'none' };
+      if (value.toLowerCase() === harmless) return; // what a config's setting is overruled with
+      throw new ValidationError(`${where} ${canonical}: ferry ssh does not support ${canonical} (only ${canonical}=${harmless}, to overrule an ssh_config)`);
+    }
     case 'batchmode':
     case 'identitiesonly':
     case 'serveralivecountmax':
       return; // accepted for scripts written for ssh; ferry never prompts for passwords
     default:
-      throw new ValidationError(`command-line: Bad configuration option: ${name.toLowerCase()} (ferry ssh supports ExitOnForwardFailure, StrictHostKeyChecking, UserKnownHostsFile, CertificateFile, IdentityFile, Port, User, ServerAliveInterval, ConnectTimeout, LogLevel, EscapeChar, EnableEscapeCommandline, RequestTTY, SessionType, RemoteCommand, ClearAllForwardings, ProxyJump=none, ProxyCommand=none, BatchMode, IdentitiesOnly)`);
+      throw new ValidationError(`command-line: Bad configuration option: ${name.toLowerCase()} (ferry ssh supports ExitOnForwardFailure, StrictHostKeyChecking, UserKnownHostsFile, CertificateFile, IdentityFile, Port, User, ServerAliveInterval, ConnectTimeout, LogLevel, EscapeChar, EnableEscapeCommandline, RequestTTY, SessionType, RemoteCommand, ClearAllForwardings, GlobalKnownHostsFile, BatchMode, IdentitiesOnly, ServerAliveCountMax; ProxyJump, ProxyCommand, HostKeyAlias, KnownHostsCommand and RevokedHostKeys only as none, PermitRemoteOpen only as any, ForkAfterAuthentication only as no)`);
   }
 }
 

@@ -100,7 +100,7 @@ export class SshSession {
   /** Runs the whole session; resolves with the process exit code. */
   async run(): Promise<number> {
     for (const note of this.#inv.configNotes) this.#debug(`ssh_config: ${note}`);
-    const identity = loadIdentity(this.#inv.keyFile, this.#inv.certFile);
+    const identity = loadIdentity(this.#inv.keyFile, this.#inv.certFile, this.#inv.certFiles);
     this.#debug(`Offering ${identity.description}`);
     try {
       await this.#connect(identity.key);
@@ -202,7 +202,7 @@ export class SshSession {
     const inv = this.#inv;
     const name = hostLookupName(inv.host, inv.port);
     const cert = parseCertificate(blob);
-    const lines = loadKnownHosts(inv.userKnownHostsFiles.map(expandHome));
+    const lines = loadKnownHosts(this.#knownHostsFiles());
     const authorities = lines.filter((l) => l.marker === '@cert-authority' && patternsMatch(l.patterns, name));
     if (lines.some((l) => l.marker === '@revoked' && (l.keyBlob.equals(cert.signatureKey.blob) || l.keyBlob.equals(cert.key.blob)))) {
       throw new Error(`The host certificate for ${name} or its CA is marked as revoked.\nHost key verification failed.`);
@@ -221,10 +221,9 @@ export class SshSession {
     const type = new SshReader(blob).readText('host key type');
     if (isCertificateKeyType(type)) return this.#verifyHostCertificate(blob);
     const key = parsePublicKeyBlob(blob);
-    const files = inv.userKnownHostsFiles.map(expandHome);
     const name = hostLookupName(inv.host, inv.port);
     const fingerprint = fingerprintSha256(blob);
-    const verdict = verifyHostKey(loadKnownHosts(files), name, key.type, blob);
+    const verdict = verifyHostKey(loadKnownHosts(this.#knownHostsFiles()), name, key.type, blob);
     switch (verdict.kind) {
       case 'match':
         this.#debug(`Host '${name}' is known and matches the ${key.type} host key (${verdict.line.file}:${verdict.line.line}).`);
@@ -243,7 +242,7 @@ export class SshSession {
         );
       }
       case 'unknown': {
-        const file = files[0];
+        const file = inv.userKnownHostsFiles.map(expandHome)[0];
         const mode = inv.strictHostKeyChecking;
         if (mode === 'yes') throw new Error(`No ${key.type} host key is known for ${name} and you have requested strict checking.\nHost key verification failed.`);
         if (mode === 'ask') {
@@ -263,9 +262,14 @@ export class SshSession {
     }
   }
 
+  /** The user's known_hosts files, then the system's (read only), as ssh reads them. */
+  #knownHostsFiles(): string[] {
+    return [...this.#inv.userKnownHostsFiles, ...this.#inv.globalKnownHostsFiles].map(expandHome);
+  }
+
   #hostCAKnown(): boolean {
     const name = hostLookupName(this.#inv.host, this.#inv.port);
-    return loadKnownHosts(this.#inv.userKnownHostsFiles.map(expandHome)).some((l) => l.marker === '@cert-authority' && patternsMatch(l.patterns, name));
+    return loadKnownHosts(this.#knownHostsFiles()).some((l) => l.marker === '@cert-authority' && patternsMatch(l.patterns, name));
   }
 
   #ask(question: string): Promise<boolean> {
@@ -449,7 +453,7 @@ export class SshSession {
   #runCommand(): Promise<number> {
     const inv = this.#inv;
     const command = inv.command.join(' ');
-    const wantPty = inv.pty === 'force' || (inv.pty === 'auto' && command === '' && Boolean(this.#term.stdin.isTTY));
+    const wantPty = inv.pty === 'force' || (inv.pty === 'yes' && Boolean(this.#term.stdin.isTTY)) || (inv.pty === 'auto' && command === '' && Boolean(this.#term.stdin.isTTY));
     // The terminal's modes go with the request, read before it turns raw, as ssh sends them.
     const modes = wantPty && this.#term.stdin.isTTY ? terminalModes(this.#term.stdin) : undefined;
     const ptyOpts = { term: process.env.TERM ?? 'xterm', cols: this.#term.stdout.columns || 80, rows: this.#term.stdout.rows || 24, ...(modes && { modes }) };

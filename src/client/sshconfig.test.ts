@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { parseDynamicForward, parseLocalForward, parseRemoteForward } from './forwardspec';
 import { forwardArgument, readSshConfig, unvis, type SshConfigEntry } from './sshconfig';
@@ -16,7 +17,7 @@ describe('ssh_config through ssh -G', () => {
     return p;
   };
   const query = (cfg: string, destination: string, more: Partial<Parameters<typeof readSshConfig>[0]> = {}) =>
-    readSshConfig({ file: cfg, destination, login: undefined, port: undefined, noCommand: false, command: [], ...more });
+    readSshConfig({ file: cfg, destination, login: undefined, port: undefined, options: [], noCommand: false, command: [], ...more });
   const values = (entries: SshConfigEntry[] | null, keyword: string) => (entries ?? []).filter((e) => e.keyword === keyword).map((e) => e.value);
 
   before(() => {
@@ -36,6 +37,20 @@ describe('ssh_config through ssh -G', () => {
     assert.deepEqual(values(bob, 'identityfile'), ['~/.ssh/bob_%h'], 'Match user sees the login typed');
   });
 
+  it('passes -o options, so that Match blocks see them as ssh would', async () => {
+    const cfg = file('match', 'Match user bob\n  HostName 10.9.9.9\n');
+    assert.deepEqual(values(await query(cfg, 'dev', { options: ['User=bob'] }), 'hostname'), ['10.9.9.9']);
+    assert.deepEqual(values(await query(cfg, 'alice@dev', { options: ['User=bob'] }), 'user'), ['bob'], '-o User, given first, wins over user@');
+  });
+
+  it('gives up on a Match exec that hangs, and takes its command down with it', async () => {
+    const marker = `ferry-hang-${process.pid}`;
+    const cfg = file('hang', `Match exec "sleep 30 # ${marker}"\n  Port 2\n`);
+    await assert.rejects(query(cfg, 'dev', { timeoutMs: 300 }), /ssh -G did not answer within 0\.3 s/);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(spawnSync('pgrep', ['-f', marker]).status, 1, 'no sleep left behind');
+  });
+
   it('gives every forward form in the -L/-R/-D argument that means the same', async () => {
     const remote = ['127.0.0.1:9003 localhost:9003', '*:9004 localhost:9004', '[::1]:9005 [::1]:9005', '/tmp/r.sock localhost:80', '9006', '9007 /tmp/l.sock', '9008 localhost:9008'];
     const local = ['127.0.0.1:5432 db:5432', '/tmp/l2.sock db:5432', '5433 /tmp/db.sock'];
@@ -50,6 +65,8 @@ describe('ssh_config through ssh -G', () => {
   });
 
   it('reads EscapeChar back as it was written', async () => {
+    assert.equal(unvis('\\040'), ' ');
+    assert.equal(unvis('a\\\\b'), 'a\\b');
     for (const [written, expected] of [['^A', '^A'], ['%', '%'], ['none', 'none']]) {
       const got = await query(file('esc', `Host dev\n  EscapeChar ${written}\n`), 'dev');
       assert.deepEqual(values(got, 'escapechar').map(unvis), [expected]);
@@ -63,7 +80,7 @@ describe('ssh_config through ssh -G', () => {
   });
 
   it('reads nothing without an OpenSSH client, unless -F asked for a file', async () => {
-    assert.equal(await readSshConfig({ file: undefined, destination: 'dev', login: undefined, port: undefined, noCommand: false, command: [], ssh: path.join(dir, 'no-ssh') }), null);
+    assert.equal(await readSshConfig({ file: undefined, destination: 'dev', login: undefined, port: undefined, options: [], noCommand: false, command: [], ssh: path.join(dir, 'no-ssh') }), null);
     await assert.rejects(query(file('any', ''), 'dev', { ssh: path.join(dir, 'no-ssh') }), /-F .*any: reading an ssh_config needs OpenSSH's ssh/);
   });
 });

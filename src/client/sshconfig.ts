@@ -4,7 +4,7 @@
 // parser here would be a second, different copy of rules OpenSSH owns, so ferry asks ssh and
 // takes from the answer what it implements (src/client/options.ts decides which).
 
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { ValidationError } from '../errors';
 
 /** One `keyword value` line of `ssh -G`, keyword in lower case, in ssh's order. */
@@ -18,14 +18,16 @@ export interface SshConfigQuery {
   readonly file: string | undefined;
   /** The destination as typed ([user@]host). */
   readonly destination: string;
-  /** -l and -p as typed, so that Match user and %r/%p see them. */
+  /** -l, -p and the -o options as typed, so that Match blocks and tokens see them as ssh's would. */
   readonly login: string | undefined;
   readonly port: string | undefined;
+  readonly options: readonly string[];
   /** -N and the command: ssh -G checks them against ForkAfterAuthentication and RemoteCommand. */
   readonly noCommand: boolean;
   readonly command: readonly string[];
   /** The OpenSSH client to ask (default: `ssh` on PATH). */
   readonly ssh?: string;
+  readonly timeoutMs?: number;
 }
 
 /** ssh -G of a config that cannot be read, or whose Match exec hangs, ends here. */
@@ -41,22 +43,37 @@ export function readSshConfig(query: SshConfigQuery): Promise<SshConfigEntry[] |
   if (query.file !== undefined) args.push('-F', query.file);
   if (query.login !== undefined) args.push('-l', query.login);
   if (query.port !== undefined) args.push('-p', query.port);
+  for (const option of query.options) args.push('-o', option);
   if (query.noCommand) args.push('-N');
   args.push('--', query.destination, ...query.command);
   const ssh = query.ssh ?? 'ssh';
+  const timeoutMs = query.timeoutMs ?? SSH_G_TIMEOUT_MS;
+  const hint = "(ferry ssh reads ssh_config through OpenSSH's ssh -G; -F none reads none)";
   return new Promise((resolve, reject) => {
-    const child = execFile(ssh, args, { encoding: 'utf8', timeout: SSH_G_TIMEOUT_MS, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
-      if (!err) return resolve(parseSshG(stdout));
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') {
-        if (query.file === undefined) return resolve(null);
-        return reject(new ValidationError(`-F ${query.file}: reading an ssh_config needs OpenSSH's ssh (ssh -G), and ${ssh} is not installed`));
-      }
-      const said = stderr.trim().replace(/\r/g, '');
-      if (err.killed) return reject(new ValidationError(`ssh_config: ssh -G did not answer within ${SSH_G_TIMEOUT_MS / 1000} s (a Match exec that hangs?)`));
-      reject(new ValidationError(said !== '' ? said : `ssh_config: ssh -G failed: ${err.message}`));
+    // Its own process group, so that a Match exec still running at the timeout goes with it.
+    const child = spawn(ssh, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    }, timeoutMs);
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      if (err.code !== 'ENOENT') return reject(new ValidationError(`ssh_config: cannot run ${ssh} -G: ${err.message} ${hint}`));
+      if (query.file === undefined) return resolve(null);
+      reject(new ValidationError(`-F ${query.file}: reading an ssh_config needs OpenSSH's ssh (ssh -G), and ${ssh} is not installed`));
     });
-    child.stdin?.end();
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (timedOut) return reject(new ValidationError(`ssh_config: ssh -G did not answer within ${timeoutMs / 1000} s (a Match exec that hangs?) ${hint}`));
+      if (code === 0) return resolve(parseSshG(stdout));
+      const said = stderr.trim().replace(/\r/g, '');
+      reject(new ValidationError(`${said !== '' ? said : `ssh -G exited with status ${String(code)}`}\n${hint}`));
+    });
   });
 }
 
@@ -74,9 +91,9 @@ export function parseSshG(text: string): SshConfigEntry[] {
   return entries.filter((e) => !(e.keyword === 'dynamicforward' && toSocket.has(e.value)));
 }
 
-/** ssh -G prints a control character vis(3)-encoded (`\^A`) and a backslash doubled. */
+/** ssh -G prints a value vis(3)-encoded: a control character as `\^A`, a space as `\040`, a backslash doubled. */
 export function unvis(value: string): string {
-  return value.replace(/\\(\^.|\\)/g, (_m, s: string) => (s === '\\' ? '\\' : s));
+  return value.replace(/\\(\^.|\\|[0-7]{3})/g, (_m, s: string) => (s === '\\' ? '\\' : s.startsWith('^') ? s : String.fromCharCode(parseInt(s, 8))));
 }
 
 /**
