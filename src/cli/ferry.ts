@@ -3,9 +3,9 @@
 import os from 'node:os';
 import { Command, Option } from 'commander';
 import { describeError } from '../errors';
-import { buildInvocation, type RawSshFlags } from '../client/options';
+import { EXIT_FAILURE, buildInvocation, type RawSshFlags } from '../client/options';
 import { readSshConfig } from '../client/sshconfig';
-import { EXIT_FAILURE, SshSession } from '../client/ssh';
+import type { SshSession } from '../client/ssh';
 import { exitQuietlyWhenStdoutCloses } from './stdout';
 
 const collect = (value: string, previous: string[]) => previous.concat([value]);
@@ -48,10 +48,13 @@ export async function main(argv: string[]): Promise<number> {
         const cli = buildInvocation(destination, command, flags, me);
         // EnableEscapeCommandline means nothing to ssh -G, and ssh before 9.2 refuses it.
         const options = flags.o.filter((o) => !/^\s*enableescapecommandline\b/i.test(o));
-        const config = flags.F === 'none' ? [] : await readSshConfig({ file: flags.F, destination, login: flags.l, port: flags.p, options, noCommand: cli.noCommand, command: cli.command });
+        const reading = flags.F === 'none' ? Promise.resolve([]) : readSshConfig({ file: flags.F, destination, login: flags.l, port: flags.p, options, noCommand: cli.noCommand, command: cli.command });
+        // The client and ssh2 load (about 25 ms) while ssh -G runs (about 5).
+        const { SshSession: Session } = await import('../client/ssh');
+        const config = await reading;
         const inv = buildInvocation(destination, command, flags, me, config ?? []);
         if (config === null) inv.configNotes.push("none read: OpenSSH's ssh is not installed");
-        session = new SshSession(inv, {
+        session = new Session(inv, {
           stdin: process.stdin,
           stdout: process.stdout,
           stderr: process.stderr,

@@ -19,6 +19,9 @@ import { forwardArgument, unvis, type SshConfigEntry } from './sshconfig';
 
 const DEFAULT_ESCAPE = 0x7e; // ~
 
+/** ssh's exit status for its own failures (connection, forwarding, a bad command line). */
+export const EXIT_FAILURE = 255;
+
 export type StrictHostKeyChecking = 'yes' | 'no' | 'ask' | 'accept-new';
 
 export interface SshInvocation {

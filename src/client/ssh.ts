@@ -31,10 +31,10 @@ import {
 } from './forwardspec';
 import { expandHome, loadIdentity } from './identity';
 import { appendKnownHost, hostLookupName, loadKnownHosts, patternsMatch, verifyHostKey } from './knownhosts';
-import type { SshInvocation } from './options';
+import { EXIT_FAILURE, type SshInvocation } from './options';
 import { serveSocks } from './socks';
 
-export const EXIT_FAILURE = 255;
+export { EXIT_FAILURE };
 const HOST_KEY_ALGORITHMS_WITH_CERTS = [
   'ssh-ed25519-cert-v01@openssh.com',
   'ssh-ed25519',
