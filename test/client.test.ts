@@ -73,6 +73,15 @@ describe('ferry ssh against the ferry node', () => {
     assert.match(run.output(), /a b/);
   });
 
+  it('-t asks for a terminal only when stdin is one, -tt always, as ssh', async () => {
+    const once = ferry(ferryArgs(creds, cluster.port, ['-t'], dest, ['tty']));
+    assert.equal((await once.exited()).code, 1, once.output());
+    assert.match(once.output(), /Pseudo-terminal will not be allocated because stdin is not a terminal\.[^]*not a tty/);
+    const twice = ferry(ferryArgs(creds, cluster.port, ['-tt'], dest, ['tty']));
+    assert.equal((await twice.exited()).code, 0, twice.output());
+    assert.match(twice.output(), /\/dev\/pts\/\d+/);
+  });
+
   it('-N -R 0 prints the Allocated line and serves HTTP from the workstation', async () => {
     const run = ferry(ferryArgs(creds, cluster.port, ['-N', '-R', `0:127.0.0.1:${web.port}`], dest));
     try {
@@ -369,6 +378,25 @@ describe('ferry ssh against the ferry node', () => {
     }
   });
 
+  it('Ctrl-C while ssh -G still reads the config ends it and the Match exec it runs', async () => {
+    const marker = `sleep 30.${process.pid}1`; // sh execs the command, so its arguments are what can be found
+    const cfg = path.join(cluster.dir, 'ssh_config_slow');
+    fs.writeFileSync(cfg, `Match exec "${marker}"\n  Port 2\n`);
+    const running = () => {
+      try {
+        execFileSync('pgrep', ['-f', marker]);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const run = ferry(['ssh', '-F', cfg, dest, 'true']);
+    await eventually('the Match exec runs', running);
+    run.kill('SIGINT');
+    assert.equal((await run.exited()).signal, 'SIGINT', run.output());
+    await eventually('the Match exec is gone', () => !running(), 2000);
+  });
+
   it('refuses a bad -R spec before connecting, quoting it, with exit 255', async () => {
     const run = ferry(['ssh', '-R', '8080:host', '-p', '1', dest]);
     const exit = await run.exited();
@@ -406,6 +434,10 @@ describe('ferry ssh against the ferry node', () => {
     } finally {
       run.kill('SIGKILL');
     }
+    // -o options reach ssh -G: RemoteCommand with its tokens expanded, as ssh sends it.
+    const remote = ferry(['ssh', '-F', cfg, '-o', 'RemoteCommand=echo command-for-%n', 'devbox']);
+    assert.equal((await remote.exited()).code, 0, remote.output());
+    assert.match(remote.output(), /command-for-devbox/);
     // A host ferry cannot reach as configured is refused before connecting, by name.
     const jump = ferry(['ssh', '-F', cfg, 'behind-bastion', 'true']);
     assert.equal((await jump.exited()).code, 255);
@@ -434,6 +466,23 @@ describe('ferry ssh against the ferry node', () => {
     const bad = ferry(args);
     assert.equal((await bad.exited()).code, 255);
     assert.match(bad.output(), /Host certificate for \[127\.0\.0\.1\]:\d+ not accepted: /);
+  });
+
+  it('takes no new host key without a known_hosts file to put it in, and hashes what it adds when asked, as ssh', async () => {
+    const base = ['ssh', '-F', '/dev/null', '-i', creds.key, '-p', String(cluster.port)];
+    const none = ferry([...base, '-o', 'UserKnownHostsFile=none', '-o', 'StrictHostKeyChecking=no', dest, 'true']);
+    assert.equal((await none.exited()).code, 255);
+    assert.match(none.output(), /UserKnownHostsFile is none[^]*Host key verification failed/);
+    const known = path.join(cluster.dir, 'known_hosts_hashed');
+    const add = ferry([...base, '-o', `UserKnownHostsFile=${known}`, '-o', 'StrictHostKeyChecking=accept-new', '-o', 'HashKnownHosts=yes', dest, 'true']);
+    assert.equal((await add.exited()).code, 0, add.output());
+    const line = fs.readFileSync(known, 'utf8');
+    assert.match(line, /^\|1\|[A-Za-z0-9+/=]+\|[A-Za-z0-9+/=]+ ssh-ed25519 /);
+    assert.doesNotMatch(line, /127\.0\.0\.1/);
+    const again = ferry([...base, '-o', `UserKnownHostsFile=${known}`, '-o', 'StrictHostKeyChecking=yes', dest, 'true']);
+    assert.equal((await again.exited()).code, 0, again.output());
+    const stock = await promisify(execFile)(SSH, ['-F', '/dev/null', '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${known}`, '-o', 'StrictHostKeyChecking=yes', '-i', creds.key, '-p', String(cluster.port), dest, 'echo', 'ssh-reads-it'], { encoding: 'utf8' });
+    assert.match(stock.stdout, /ssh-reads-it/);
   });
 
   it('verifies host keys: adds a new one with accept-new, refuses a changed one loudly', async () => {
@@ -492,6 +541,23 @@ describe('ferry ssh against a stock OpenSSH sshd', () => {
     } finally {
       run.kill('SIGINT');
       await run.exited();
+    }
+  });
+
+  it('offers the plain key after its certificate, as ssh does, to a server that trusts only the key', async () => {
+    // A foreign CA: sshd refuses the certificate, and the key itself is in authorized_keys.
+    const dir = fs.mkdtempSync('/tmp/ferry-plainkey-');
+    fs.chmodSync(dir, 0o755);
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, 'ca'), '-C', 'ca']);
+    fs.writeFileSync(path.join(dir, 'authorized_keys'), fs.readFileSync(`${creds.key}.pub`), { mode: 0o644 });
+    const keyOnly = await startSshd(fs.readFileSync(path.join(dir, 'ca.pub'), 'utf8'), [`AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`]);
+    try {
+      const run = ferry(ferryArgs(creds, keyOnly.port, [], `${dev.name}@127.0.0.1`, ['echo', 'in-with-the-key']));
+      assert.equal((await run.exited()).code, 0, run.output());
+      assert.match(run.output(), /in-with-the-key/);
+    } finally {
+      await keyOnly.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 

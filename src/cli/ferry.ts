@@ -12,6 +12,8 @@ const collect = (value: string, previous: string[]) => previous.concat([value]);
 
 export async function main(argv: string[]): Promise<number> {
   exitQuietlyWhenStdoutCloses();
+  // `ferry ssh`'s arguments as typed, for ssh -G (src/client/sshconfig.ts).
+  const sshArgs = argv[2] === 'ssh' ? argv.slice(3) : [];
   let exitCode = 0;
   const program = new Command('ferry')
     .description('Ferry client: SSH with reverse tunnels that just work.')
@@ -30,7 +32,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('-l <login>', 'login name on the remote host')
     .option('-i <keyfile>', 'private key; KEYFILE-cert.pub beside it is offered as the certificate')
     .option('-N', 'do not run a remote command (just forward ports)')
-    .option('-t', 'force a pseudo-terminal')
+    .option('-t', 'a pseudo-terminal, even for a command; -tt: even when stdin is not a terminal', (_v: string, prev: number) => prev + 1, 0)
     .option('-T', 'disable the pseudo-terminal')
     .option('-q', 'quiet: no warnings or "Allocated port" lines')
     .option('-v', 'verbose (repeatable)', (_v: string, prev: number) => prev + 1, 0)
@@ -45,15 +47,13 @@ export async function main(argv: string[]): Promise<number> {
       try {
         const me = os.userInfo().username;
         // The command line is checked before ssh_config is read, as ssh does.
-        const cli = buildInvocation(destination, command, flags, me);
-        // EnableEscapeCommandline means nothing to ssh -G, and ssh before 9.2 refuses it.
-        const options = flags.o.filter((o) => !/^\s*enableescapecommandline\b/i.test(o));
-        const reading = flags.F === 'none' ? Promise.resolve([]) : readSshConfig({ file: flags.F, destination, login: flags.l, port: flags.p, options, noCommand: cli.noCommand, command: cli.command });
+        buildInvocation(destination, command, flags, me);
+        const reading = flags.F === 'none' ? Promise.resolve(null) : readSshConfig({ args: sshArgs, file: flags.F });
         // The client and ssh2 load (about 25 ms) while ssh -G runs (about 5).
         const { SshSession: Session } = await import('../client/ssh');
         const config = await reading;
-        const inv = buildInvocation(destination, command, flags, me, config ?? []);
-        if (config === null) inv.configNotes.push("none read: OpenSSH's ssh is not installed");
+        const inv = buildInvocation(destination, command, flags, me, config ?? undefined);
+        if (config === null && flags.F !== 'none') inv.configNotes.push("none read: OpenSSH's ssh is not installed");
         session = new Session(inv, {
           stdin: process.stdin,
           stdout: process.stdout,

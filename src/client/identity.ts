@@ -11,7 +11,10 @@ import { certifiedKey } from '../protocol/ssh2-ext';
 export interface ClientIdentity {
   keyFile: string;
   certFile: string | undefined;
+  /** The certificate if there is one, else the plain key. */
   key: ParsedKey;
+  /** What is offered, in order: the certificate (if any), then the plain key, as ssh does. */
+  keys: ParsedKey[];
   /** What the user sees in -v output. */
   description: string;
 }
@@ -36,7 +39,8 @@ export function loadIdentity(keyFile: string | undefined, certFile: string | und
   if (!certFile) {
     for (const candidate of configCerts.map(expandHome).filter((f) => fs.existsSync(f))) {
       try {
-        return { keyFile: file, certFile: candidate, key: certifiedKey(key, fs.readFileSync(candidate, 'utf8'), candidate), description: `${file} with certificate ${candidate}` };
+        const certKey = certifiedKey(key, fs.readFileSync(candidate, 'utf8'), candidate);
+        return { keyFile: file, certFile: candidate, key: certKey, keys: [certKey, key], description: `${file} with certificate ${candidate}` };
       } catch {
         // a certificate for another identity, or none: ssh passes over it too
       }
@@ -45,10 +49,10 @@ export function loadIdentity(keyFile: string | undefined, certFile: string | und
   const certPath = certFile ? expandHome(certFile) : `${file}-cert.pub`;
   if (!fs.existsSync(certPath)) {
     if (certFile) throw new ValidationError(`certificate file ${certFile} not found`);
-    return { keyFile: file, certFile: undefined, key, description: `${file} (${key.type}, no certificate)` };
+    return { keyFile: file, certFile: undefined, key, keys: [key], description: `${file} (${key.type}, no certificate)` };
   }
   const certKey = certifiedKey(key, fs.readFileSync(certPath, 'utf8'), certPath);
-  return { keyFile: file, certFile: certPath, key: certKey, description: `${file} with certificate ${certPath}` };
+  return { keyFile: file, certFile: certPath, key: certKey, keys: [certKey, key], description: `${file} with certificate ${certPath}` };
 }
 
 export function expandHome(p: string): string {

@@ -91,6 +91,9 @@ export function verifyHostKey(lines: KnownHostLine[], name: string, keyType: str
   return { kind: 'unknown' };
 }
 
-export function appendKnownHost(file: string, name: string, keyType: string, keyBlob: Buffer): void {
-  fs.appendFileSync(file, `${formatAuthorizedKeyLine(keyType, keyBlob).replace(/^/, `${name} `)}\n`, { mode: 0o600 });
+/** Adds a host key line; hashed (HashKnownHosts), the name is |1|salt|HMAC-SHA1(salt, name), as ssh writes it. */
+export function appendKnownHost(file: string, name: string, keyType: string, keyBlob: Buffer, hashed = false): void {
+  const salt = crypto.randomBytes(20);
+  const entry = hashed ? `|1|${salt.toString('base64')}|${crypto.createHmac('sha1', salt).update(name).digest('base64')}` : name;
+  fs.appendFileSync(file, `${entry} ${formatAuthorizedKeyLine(keyType, keyBlob)}\n`, { mode: 0o600 });
 }

@@ -61,7 +61,7 @@ describe('ferry ssh options with ssh_config', () => {
       globalknownhostsfile /etc/ssh/ssh_known_hosts /etc/ssh/ssh_known_hosts2`));
     assert.equal(inv.host, 'dev.example', 'ssh lowercases the name it looks up in known_hosts');
     assert.equal(inv.keyFile, undefined, "ssh's default identities leave ferry's own search");
-    assert.deepEqual(inv.userKnownHostsFiles, ['~/.ssh/known_hosts', '~/.ssh/known_hosts2']);
+    assert.deepEqual(inv.userKnownHostsFiles, [`${home}/.ssh/known_hosts`, `${home}/.ssh/known_hosts2`]);
     assert.equal(inv.escapeCommandline, true);
     assert.equal(inv.connectTimeout, 0);
     assert.deepEqual(inv.configNotes, []);
@@ -70,30 +70,44 @@ describe('ferry ssh options with ssh_config', () => {
     assert.deepEqual(buildInvocation('dev', [], flags(), 'me', config('userknownhostsfile none\nglobalknownhostsfile none')).userKnownHostsFiles, []);
   });
 
-  it("takes host, login and port from ssh -G, which saw the command line, and keeps the flags it did not see", () => {
-    // As ssh -G prints them for `-p 2222 -o User=ouser bob@dev`: -o User is given first, so it wins over bob@.
+  it('takes what ssh -G answered for the whole command line, but picks the one identity itself', () => {
+    // As ssh -G prints them for `-o User=ouser -p 2222 -i /cli/key -v -T -R 8080:localhost:80 -D 1081 bob@dev`
+    // with a config that adds IdentityFile /cfg/key, LogLevel QUIET, RequestTTY force and forwards.
     const cfg = config(`
       user ouser
       port 2222
+      identityfile /cli/key
       identityfile /cfg/key
-      loglevel QUIET
-      requesttty force
+      loglevel DEBUG1
+      requesttty false
+      remoteforward 8080 [localhost]:80
       remoteforward 9003 [localhost]:9003
       remoteforward 8080 [localhost]:80
       localforward [127.0.0.1]:5432 [db]:5432
+      dynamicforward 1081
       dynamicforward 1080`);
     const inv = buildInvocation('bob@dev', [], flags({ p: '2222', o: ['User=ouser'], i: '/cli/key', v: 1, T: true, R: ['8080:localhost:80'], D: ['1081'] }), 'me', cfg);
     assert.equal(inv.login, 'ouser');
     assert.equal(inv.port, 2222);
-    assert.equal(inv.keyFile, '/cli/key');
-    assert.equal(inv.quiet, false, '-v is a LogLevel given first');
+    assert.equal(inv.keyFile, '/cli/key', 'none exists: the first, -i');
+    assert.equal(inv.verbosity, 1);
+    assert.equal(inv.quiet, false);
     assert.equal(inv.pty, 'never', '-T');
-    assert.deepEqual(inv.remote.map((f) => f.spec), ['8080:localhost:80', '9003:[localhost]:9003'], 'the command line first, a forward named twice once');
+    assert.deepEqual(inv.remote.map((f) => f.spec), ['8080:[localhost]:80', '9003:[localhost]:9003'], 'a forward named twice, once');
     assert.deepEqual(inv.local.map((f) => f.spec), ['[127.0.0.1]:5432:[db]:5432']);
     assert.deepEqual(inv.dynamic.map((f) => f.spec), ['1081', '1080']);
-    assert.equal(buildInvocation('dev', [], flags(), 'me', config('requesttty true')).pty, 'yes', 'RequestTTY yes: a terminal only when stdin is one');
-    const uri = buildInvocation('ssh://bob@h:2200', [], flags(), 'me');
-    assert.deepEqual([uri.login, uri.host, uri.port], ['bob', 'h', 2200], 'ssh:// destinations, without ssh -G too');
+    assert.equal(buildInvocation('dev', [], flags(), 'me', config('requesttty true')).pty, 'yes', 'RequestTTY yes (-t): a terminal only when stdin is one');
+    assert.equal(buildInvocation('dev', [], flags({ t: 2 }), 'me').pty, 'force', '-tt');
+    assert.equal(buildInvocation('dev', [], flags({ o: ['EnableEscapeCommandline=no'] }), 'me', config('enableescapecommandline no')).escapeCommandline, false);
+  });
+
+  it('reads the command line alone as ssh would when no config is read', () => {
+    const uri = buildInvocation('ssh://bob@H:2200', [], flags(), 'me');
+    assert.deepEqual([uri.login, uri.host, uri.port], ['bob', 'h', 2200], 'ssh:// destinations, the host lower-cased');
+    const o = buildInvocation('bob@dev', [], flags({ o: ['User=ouser', 'Port=2300'] }), 'me');
+    assert.deepEqual([o.login, o.port], ['ouser', 2300], '-o User wins over user@');
+    const l = buildInvocation('bob@dev', [], flags({ l: 'lee', p: '2222', o: ['User=ouser', 'Port=2300'] }), 'me');
+    assert.deepEqual([l.login, l.port], ['lee', 2222]);
   });
 
   it('reads a reverse dynamic forward ([socks]:0) and a unix socket forward', () => {
@@ -122,8 +136,10 @@ describe('ferry ssh options with ssh_config', () => {
     for (const [line, name] of [['proxyjump bastion', 'ProxyJump'], ['proxycommand nc %h %p', 'ProxyCommand'], ['hostkeyalias other', 'HostKeyAlias'], ['revokedhostkeys /etc/ssh/revoked', 'RevokedHostKeys'], ['permitremoteopen 10.0.0.1:80', 'PermitRemoteOpen']] as const) {
       assert.throws(() => buildInvocation('dev', [], flags(), 'me', config(line)), new RegExp(`ssh_config: ${name} .* applies to dev, and ferry ssh does not support ${name}`));
     }
-    // -o HostKeyAlias=none reaches ssh -G, which then prints none.
-    assert.equal(buildInvocation('dev', [], flags({ o: ['HostKeyAlias=none', 'PermitRemoteOpen=any'] }), 'me', config('hostkeyalias none\npermitremoteopen any')).host, 'dev');
+    // -o PermitRemoteOpen=any reaches ssh -G, which then prints any.
+    assert.equal(buildInvocation('dev', [], flags({ o: ['PermitRemoteOpen=any'] }), 'me', config('permitremoteopen any')).host, 'dev');
+    assert.throws(() => buildInvocation('dev', [], flags(), 'me', config('hostkeyalias none')), /HostKeyAlias none applies to dev, .*\(-F none connects without it\)/, 'to ssh, none is an alias like any other');
+    assert.throws(() => buildInvocation('dev', [], flags({ o: ['HostKeyAlias=none'] }), 'me'), /-o HostKeyAlias: ferry ssh does not support HostKeyAlias$/);
     assert.throws(() => buildInvocation('dev', [], flags({ o: ['ProxyJump=bastion'] }), 'me'), /-o ProxyJump: ferry ssh does not support ProxyJump/);
     assert.throws(() => buildInvocation('dev', [], flags(), 'me', config('sessiontype subsystem')), /ssh_config SessionType: unsupported value "subsystem"/);
     assert.throws(() => buildInvocation('dev', [], flags(), 'me', config('forkafterauthentication yes')), /ForkAfterAuthentication/);

@@ -35,7 +35,7 @@ export interface SshInvocation {
   /** ssh_config's CertificateFiles: the first that exists and certifies the key is offered. */
   certFiles: string[];
   noCommand: boolean;
-  /** yes: a terminal when stdin is one (RequestTTY yes); force: always (-t). */
+  /** yes: a terminal when stdin is one (-t, RequestTTY yes); force: always (-tt). */
   pty: 'auto' | 'yes' | 'force' | 'never';
   quiet: boolean;
   verbosity: number;
@@ -44,6 +44,8 @@ export interface SshInvocation {
   userKnownHostsFiles: string[];
   /** Read for host keys too, never written (GlobalKnownHostsFile). */
   globalKnownHostsFiles: string[];
+  /** Whether a host key ferry adds to known_hosts is written hashed (HashKnownHosts). */
+  hashKnownHosts: boolean;
   serverAliveInterval: number;
   connectTimeout: number;
   remote: RemoteForward[];
@@ -62,7 +64,8 @@ export interface RawSshFlags {
   l?: string;
   i?: string;
   N?: boolean;
-  t?: boolean;
+  /** -t once: a terminal when stdin is one; twice: always. */
+  t?: number;
   T?: boolean;
   q?: boolean;
   v?: number;
@@ -104,28 +107,31 @@ export function splitDestination(destination: string): { login: string | undefin
 }
 
 /**
- * Splits [user@]host and applies the flags, the -o options and then ssh_config (`ssh -G`'s
- * answer, see sshconfig.ts), with ssh's precedence: the command line first, and for each
- * setting the first value given wins; forwards add up, the command line's first.
+ * The invocation the command line asks for, and then, when ssh_config was read, what `ssh -G`
+ * answered (sshconfig.ts). ssh -G was given the same command line, so its answer already
+ * holds ssh's own precedence (first value wins, in the order typed; forwards add up, the
+ * command line's first); the command line alone stands in for it only when no config is read
+ * (-F none, no OpenSSH client), where -l and -p win over -o User and -o Port whatever their order.
  */
-export function buildInvocation(destination: string, command: string[], flags: RawSshFlags, defaultLogin: string, config: readonly SshConfigEntry[] = []): SshInvocation {
+export function buildInvocation(destination: string, command: string[], flags: RawSshFlags, defaultLogin: string, config?: readonly SshConfigEntry[]): SshInvocation {
   const { login: destLogin, host, port: uriPort } = splitDestination(destination);
   const inv: SshInvocation = {
-    host,
-    port: flags.p !== undefined ? port(flags.p, '-p') : uriPort ?? 22,
-    login: flags.l ?? destLogin ?? defaultLogin,
+    host: host.toLowerCase(), // as ssh: known_hosts lookups and %h see the lower-case name
+    port: uriPort ?? 22,
+    login: destLogin ?? defaultLogin,
     command: command[0] === '--' ? command.slice(1) : command,
     keyFile: flags.i,
     certFile: undefined,
     certFiles: [],
     noCommand: Boolean(flags.N),
-    pty: flags.t ? 'force' : flags.T ? 'never' : 'auto',
+    pty: (flags.t ?? 0) >= 2 ? 'force' : flags.t ? 'yes' : flags.T ? 'never' : 'auto',
     quiet: Boolean(flags.q),
     verbosity: flags.v ?? 0,
     exitOnForwardFailure: false,
     strictHostKeyChecking: 'ask',
     userKnownHostsFiles: ['~/.ssh/known_hosts', '~/.ssh/known_hosts2'],
     globalKnownHostsFiles: ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'],
+    hashKnownHosts: false,
     serverAliveInterval: 0,
     connectTimeout: 0,
     remote: flags.R.map((s) => parseRemoteForward(s)),
@@ -136,10 +142,7 @@ export function buildInvocation(destination: string, command: string[], flags: R
     configNotes: [],
   };
   const extra: Extra = { remoteCommand: undefined, clearForwards: false };
-  // The settings the command line gave: ssh keeps the first value given for an option.
-  const seen = new Set<string>();
-  const flagged: Array<[string, unknown]> = [['port', flags.p], ['user', flags.l ?? destLogin], ['identityfile', flags.i], ['requesttty', flags.t || flags.T || flags.N || undefined], ['sessiontype', flags.N], ['loglevel', flags.q || flags.v || undefined], ['escapechar', flags.e]];
-  for (const [key, value] of flagged) if (value !== undefined && value !== false) seen.add(key);
+  const seen = new Set<string>(); // ssh keeps the first value given for an option
   for (const raw of flags.o) {
     const m = /^\s*([A-Za-z]+)\s*(?:=\s*|\s+)(.*?)\s*$/.exec(raw);
     if (!m || !m[1] || m[2] === undefined) throw new ValidationError(`command-line: bad -o option "${raw}" (expected Keyword=value)`);
@@ -148,8 +151,10 @@ export function buildInvocation(destination: string, command: string[], flags: R
     seen.add(key);
     applyOption(inv, extra, m[1], key, m[2], '-o');
   }
+  if (flags.l !== undefined) inv.login = flags.l;
+  if (flags.p !== undefined) inv.port = port(flags.p, '-p');
   if (flags.e !== undefined) inv.escapeChar = parseEscapeChar(flags.e);
-  applyConfig(inv, extra, config, seen, { host, defaultLogin });
+  if (config !== undefined) applyConfig(inv, extra, config, { host, defaultLogin });
   if (extra.clearForwards) {
     inv.remote = [];
     inv.local = [];
@@ -193,7 +198,7 @@ interface Extra {
 const UNSUPPORTED: Record<string, { name: string; harmless: string }> = {
   proxyjump: { name: 'ProxyJump', harmless: 'none' },
   proxycommand: { name: 'ProxyCommand', harmless: 'none' },
-  hostkeyalias: { name: 'HostKeyAlias', harmless: 'none' },
+  hostkeyalias: { name: 'HostKeyAlias', harmless: '' }, // "none" is an alias like any other to ssh
   knownhostscommand: { name: 'KnownHostsCommand', harmless: 'none' },
   revokedhostkeys: { name: 'RevokedHostKeys', harmless: 'none' },
   permitremoteopen: { name: 'PermitRemoteOpen', harmless: 'any' },
@@ -204,37 +209,42 @@ const UNSUPPORTED: Record<string, { name: string; harmless: string }> = {
 const DEFAULT_IDENTITIES = ['id_rsa', 'id_ecdsa', 'id_ecdsa_sk', 'id_ed25519', 'id_ed25519_sk', 'id_xmss', 'id_dsa'].map((k) => `~/.ssh/${k}`).join(' ');
 
 /**
- * Applies what ssh -G printed. It was given the destination, -l, -p and the -o options, so
- * its host, login and port are ssh's final answer; other settings the flags it was not given
- * set (-i, -t, -T, -q, -v, -e) are kept. ssh -G prints defaults too, so a value equal to
- * OpenSSH's default reads as "not set": the same result, except EnableEscapeCommandline,
- * whose default differs (a config's "no" cannot be told from ssh's default; ~C stays on).
+ * Takes what ssh -G printed as the truth: it saw the whole command line and the config. Only
+ * what ferry decides itself stays: which one identity to offer (the first that exists), and
+ * EnableEscapeCommandline, whose default differs (ssh -G prints OpenSSH's "no" when nothing
+ * set it, so ferry goes by the command line alone). Values equal to OpenSSH's default are
+ * ferry's defaults too, and are applied without a note.
  */
-function applyConfig(inv: SshInvocation, extra: Extra, config: readonly SshConfigEntry[], seen: ReadonlySet<string>, ctx: { host: string; defaultLogin: string }): void {
-  const identities: string[] = [];
+function applyConfig(inv: SshInvocation, extra: Extra, config: readonly SshConfigEntry[], ctx: { host: string; defaultLogin: string }): void {
+  const home = os.userInfo().homedir;
   // What ferry takes from ssh -G, each with what ssh -G prints when nothing set it.
   const defaults: Record<string, string | undefined> = {
-    certificatefile: undefined,
-    userknownhostsfile: `${os.userInfo().homedir}/.ssh/known_hosts ${os.userInfo().homedir}/.ssh/known_hosts2`,
+    userknownhostsfile: `${home}/.ssh/known_hosts ${home}/.ssh/known_hosts2`,
     globalknownhostsfile: '/etc/ssh/ssh_known_hosts /etc/ssh/ssh_known_hosts2',
+    hashknownhosts: 'no',
     stricthostkeychecking: 'ask',
     exitonforwardfailure: 'no',
     serveraliveinterval: '0',
     connecttimeout: 'none',
     loglevel: 'INFO',
     escapechar: '~',
-    enableescapecommandline: 'no',
     requesttty: 'auto',
     sessiontype: 'default',
     remotecommand: undefined,
     clearallforwardings: 'no',
   };
+  inv.remote = [];
+  inv.local = [];
+  inv.dynamic = [];
+  extra.remoteCommand = undefined;
+  extra.clearForwards = false;
+  const identities: string[] = [];
   const taken = new Set<string>();
   for (const { keyword, value } of config) {
     const unsupported = UNSUPPORTED[keyword];
     if (unsupported !== undefined && value.toLowerCase() !== unsupported.harmless) {
-      const via = seen.has(keyword) ? `-o ${unsupported.name}` : 'ssh_config';
-      throw new ValidationError(`${via}: ${unsupported.name} ${value} applies to ${ctx.host}, and ferry ssh does not support ${unsupported.name} (-o ${unsupported.name}=${unsupported.harmless} or -F none connects without it)`);
+      const way = unsupported.harmless === '' ? '-F none connects without it' : `-o ${unsupported.name}=${unsupported.harmless} or -F none connects without it`;
+      throw new ValidationError(`ssh_config: ${unsupported.name} ${value} applies to ${ctx.host}, and ferry ssh does not support ${unsupported.name} (${way})`);
     }
     switch (keyword) {
       case 'hostname':
@@ -269,14 +279,17 @@ function applyConfig(inv: SshInvocation, extra: Extra, config: readonly SshConfi
         continue;
     }
     // The rest of ssh_config (SendEnv, ControlMaster, ...) means nothing to ferry.
-    if (!(keyword in defaults) || seen.has(keyword) || taken.has(keyword) || value === defaults[keyword]) continue;
+    if (!(keyword in defaults) || taken.has(keyword)) continue;
     taken.add(keyword);
     const text = keyword === 'escapechar' ? unvis(value) : value;
     applyOption(inv, extra, keyword, keyword, text, 'ssh_config');
-    inv.configNotes.push(`${keyword} ${text}`);
+    if (value !== defaults[keyword]) inv.configNotes.push(`${keyword} ${text}`);
   }
-  if (!seen.has('identityfile') && identities.length > 0 && identities.join(' ') !== DEFAULT_IDENTITIES) {
-    // ssh offers each in turn; ferry offers one: the first that exists (or the first, to name it).
+  // -o CertificateFile is among them, first: with ssh -G every certificate is a candidate.
+  inv.certFile = undefined;
+  inv.keyFile = undefined;
+  if (identities.length > 0 && identities.join(' ') !== DEFAULT_IDENTITIES) {
+    // ssh offers each in turn (-i first); ferry offers one: the first that exists (or the first, to name it).
     const tokens = fileTokens(inv, ctx.host);
     inv.keyFile = identities.find((f) => fs.existsSync(expandTokens(f, tokens, 'IdentityFile'))) ?? identities[0];
     inv.configNotes.push(`identityfile ${inv.keyFile}`);
@@ -324,6 +337,9 @@ function applyOption(inv: SshInvocation, extra: Extra, name: string, key: string
     case 'userknownhostsfile':
       inv.userKnownHostsFiles = /^none$/i.test(value) ? [] : value.split(/\s+/).filter(Boolean);
       return;
+    case 'hashknownhosts':
+      inv.hashKnownHosts = yesNo(name, value, where);
+      return;
     case 'globalknownhostsfile':
       inv.globalKnownHostsFiles = /^none$/i.test(value) ? [] : value.split(/\s+/).filter(Boolean);
       return;
@@ -343,7 +359,7 @@ function applyOption(inv: SshInvocation, extra: Extra, name: string, key: string
       inv.serverAliveInterval = seconds(name, value, where);
       return;
     case 'connecttimeout':
-      inv.connectTimeout = seconds(name, value, where);
+      inv.connectTimeout = /^none$/i.test(value) ? 0 : seconds(name, value, where);
       return;
     case 'loglevel':
       if (/^(quiet|fatal|error)$/i.test(value)) inv.quiet = true;
@@ -378,16 +394,16 @@ function applyOption(inv: SshInvocation, extra: Extra, name: string, key: string
     case 'revokedhostkeys':
     case 'permitremoteopen':
     case 'forkafterauthentication': {
-      const { name: canonical, harmless } = UNSUPPORTED[key] ?? { name, harmless: 'none' };
-      if (value.toLowerCase() === harmless) return; // what a config's setting is overruled with
-      throw new ValidationError(`${where} ${canonical}: ferry ssh does not support ${canonical} (only ${canonical}=${harmless}, to overrule an ssh_config)`);
+      const { name: canonical, harmless } = UNSUPPORTED[key] ?? { name, harmless: '' };
+      if (harmless !== '' && value.toLowerCase() === harmless) return; // what a config's setting is overruled with
+      throw new ValidationError(`${where} ${canonical}: ferry ssh does not support ${canonical}${harmless === '' ? '' : ` (only ${canonical}=${harmless}, to overrule an ssh_config)`}`);
     }
     case 'batchmode':
     case 'identitiesonly':
     case 'serveralivecountmax':
       return; // accepted for scripts written for ssh; ferry never prompts for passwords
     default:
-      throw new ValidationError(`command-line: Bad configuration option: ${name.toLowerCase()} (ferry ssh supports ExitOnForwardFailure, StrictHostKeyChecking, UserKnownHostsFile, CertificateFile, IdentityFile, Port, User, ServerAliveInterval, ConnectTimeout, LogLevel, EscapeChar, EnableEscapeCommandline, RequestTTY, SessionType, RemoteCommand, ClearAllForwardings, GlobalKnownHostsFile, BatchMode, IdentitiesOnly, ServerAliveCountMax; ProxyJump, ProxyCommand, HostKeyAlias, KnownHostsCommand and RevokedHostKeys only as none, PermitRemoteOpen only as any, ForkAfterAuthentication only as no)`);
+      throw new ValidationError(`command-line: Bad configuration option: ${name.toLowerCase()} (ferry ssh supports ExitOnForwardFailure, StrictHostKeyChecking, UserKnownHostsFile, CertificateFile, IdentityFile, Port, User, ServerAliveInterval, ConnectTimeout, LogLevel, EscapeChar, EnableEscapeCommandline, RequestTTY, SessionType, RemoteCommand, ClearAllForwardings, GlobalKnownHostsFile, HashKnownHosts, BatchMode, IdentitiesOnly, ServerAliveCountMax; ProxyJump, ProxyCommand, KnownHostsCommand and RevokedHostKeys only as none, PermitRemoteOpen only as any, ForkAfterAuthentication only as no)`);
   }
 }
 

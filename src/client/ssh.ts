@@ -9,7 +9,7 @@ import { Client, type ServerHostKeyAlgorithm, type Channel, type ClientChannel, 
 import { describeError, OpenFailure } from '../errors';
 import { forwardResolver } from '../lookup';
 import { Scope } from '../scope';
-import { ackAnsweredCloses, dropConnection, offerKeyOnce, onRemoteDebug, rejectChannel, serverSoftware } from '../protocol/ssh2-ext';
+import { ackAnsweredCloses, dropConnection, offerKeys, onRemoteDebug, rejectChannel, serverSoftware } from '../protocol/ssh2-ext';
 import { modesFromStty } from '../protocol/ttymodes';
 import { CertChecker, SshReader, fingerprintSha256, isCertificateKeyType, parseCertificate, parsePublicKeyBlob } from '../auth/sshcert';
 import { LOOPBACK, WILDCARD, bindAll } from '../node/bind';
@@ -103,7 +103,7 @@ export class SshSession {
     const identity = loadIdentity(this.#inv.keyFile, this.#inv.certFile, this.#inv.certFiles);
     this.#debug(`Offering ${identity.description}`);
     try {
-      await this.#connect(identity.key);
+      await this.#connect(identity.keys);
     } catch (err) {
       this.#say(describeError(err));
       return EXIT_FAILURE;
@@ -141,7 +141,7 @@ export class SshSession {
     }
   }
 
-  #connect(key: ParsedKey): Promise<void> {
+  #connect(keys: ParsedKey[]): Promise<void> {
     const inv = this.#inv;
     return new Promise((resolve, reject) => {
       let hostKeyError: string | undefined;
@@ -177,7 +177,7 @@ export class SshSession {
         host: inv.host,
         port: inv.port,
         username: inv.login,
-        authHandler: offerKeyOnce(inv.login, key),
+        authHandler: offerKeys(inv.login, keys),
         // ssh2 sends OpenSSH extensions (streamlocal) only to servers named OpenSSH unless told.
         strictVendor: false,
         // Ask for the host certificate only when a CA for this host is known, as OpenSSH does.
@@ -243,6 +243,8 @@ export class SshSession {
       }
       case 'unknown': {
         const file = inv.userKnownHostsFiles.map(expandHome)[0];
+        // As ssh: with no file of the user's to record it in (UserKnownHostsFile none), no new key is taken.
+        if (file === undefined) throw new Error(`No ${key.type} host key is known for ${name}, and UserKnownHostsFile is none: none can be added.\nHost key verification failed.`);
         const mode = inv.strictHostKeyChecking;
         if (mode === 'yes') throw new Error(`No ${key.type} host key is known for ${name} and you have requested strict checking.\nHost key verification failed.`);
         if (mode === 'ask') {
@@ -250,9 +252,9 @@ export class SshSession {
           const ok = await this.#ask(`The authenticity of host '${name}' can't be established.\n${key.type} key fingerprint is ${fingerprint}.\nAre you sure you want to continue connecting (yes/no)? `);
           if (!ok) throw new Error('Host key verification failed.');
         }
-        if (file && file !== '/dev/null') {
+        if (file !== '/dev/null') {
           try {
-            appendKnownHost(file, name, key.type, blob);
+            appendKnownHost(file, name, key.type, blob, inv.hashKnownHosts);
             this.#warn(`Warning: Permanently added '${name}' (${key.type}) to the list of known hosts.`);
           } catch (err) {
             this.#debug(`could not add the host key to ${file}: ${describeError(err)}`);
@@ -454,6 +456,7 @@ export class SshSession {
     const inv = this.#inv;
     const command = inv.command.join(' ');
     const wantPty = inv.pty === 'force' || (inv.pty === 'yes' && Boolean(this.#term.stdin.isTTY)) || (inv.pty === 'auto' && command === '' && Boolean(this.#term.stdin.isTTY));
+    if (inv.pty === 'yes' && !wantPty) this.#warn('Pseudo-terminal will not be allocated because stdin is not a terminal.');
     // The terminal's modes go with the request, read before it turns raw, as ssh sends them.
     const modes = wantPty && this.#term.stdin.isTTY ? terminalModes(this.#term.stdin) : undefined;
     const ptyOpts = { term: process.env.TERM ?? 'xterm', cols: this.#term.stdout.columns || 80, rows: this.#term.stdout.rows || 24, ...(modes && { modes }) };

@@ -16,8 +16,8 @@ describe('ssh_config through ssh -G', () => {
     fs.writeFileSync(p, text);
     return p;
   };
-  const query = (cfg: string, destination: string, more: Partial<Parameters<typeof readSshConfig>[0]> = {}) =>
-    readSshConfig({ file: cfg, destination, login: undefined, port: undefined, options: [], noCommand: false, command: [], ...more });
+  /** ssh -G of `ferry ssh -F cfg ARGS`. */
+  const query = (cfg: string, args: string[], more: { ssh?: string; timeoutMs?: number } = {}) => readSshConfig({ args: ['-F', cfg, ...args], file: cfg, ...more });
   const values = (entries: SshConfigEntry[] | null, keyword: string) => (entries ?? []).filter((e) => e.keyword === keyword).map((e) => e.value);
 
   before(() => {
@@ -28,25 +28,29 @@ describe('ssh_config through ssh -G', () => {
   it('resolves Host, Match and Include as ssh does, first value winning', async () => {
     const inc = file('inc.conf', 'Host dev\n  Port 4000\n  User included\n');
     const cfg = file('config', [`Include ${inc}`, 'Host dev', '  HostName 127.0.0.1', '  Port 5000', 'Match user bob', '  IdentityFile ~/.ssh/bob_%h', 'Host *', '  User fallback', ''].join('\n'));
-    const got = await query(cfg, 'dev');
+    const got = await query(cfg, ['dev']);
     assert.deepEqual(values(got, 'hostname'), ['127.0.0.1']);
     assert.deepEqual(values(got, 'port'), ['4000']);
     assert.deepEqual(values(got, 'user'), ['included']);
-    const bob = await query(cfg, 'bob@dev', { port: '6000' });
+    const bob = await query(cfg, ['-p', '6000', 'bob@dev']);
     assert.deepEqual(values(bob, 'port'), ['6000'], '-p wins');
     assert.deepEqual(values(bob, 'identityfile'), ['~/.ssh/bob_%h'], 'Match user sees the login typed');
   });
 
   it('passes -o options, so that Match blocks see them as ssh would', async () => {
     const cfg = file('match', 'Match user bob\n  HostName 10.9.9.9\n');
-    assert.deepEqual(values(await query(cfg, 'dev', { options: ['User=bob'] }), 'hostname'), ['10.9.9.9']);
-    assert.deepEqual(values(await query(cfg, 'alice@dev', { options: ['User=bob'] }), 'user'), ['bob'], '-o User, given first, wins over user@');
+    assert.deepEqual(values(await query(cfg, ['-o', 'User=bob', 'dev']), 'hostname'), ['10.9.9.9']);
+    assert.deepEqual(values(await query(cfg, ['-o', 'User=bob', 'alice@dev']), 'user'), ['bob'], '-o User wins over user@');
+    assert.deepEqual(values(await query(cfg, ['-o', 'Port=2300', '-p', '2222', 'dev']), 'port'), ['2300'], 'the first given wins');
   });
 
   it('gives up on a Match exec that hangs, and takes its command down with it', async () => {
-    const marker = `ferry-hang-${process.pid}`;
-    const cfg = file('hang', `Match exec "sleep 30 # ${marker}"\n  Port 2\n`);
-    await assert.rejects(query(cfg, 'dev', { timeoutMs: 300 }), /ssh -G did not answer within 0\.3 s/);
+    const marker = `sleep 30.${process.pid}2`; // sh execs the command, so its arguments are what can be found
+    const cfg = file('hang', `Match exec "${marker}"\n  Port 2\n`);
+    const asked = query(cfg, ['dev'], { timeoutMs: 1000 });
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(spawnSync('pgrep', ['-f', marker]).status, 0, 'the Match exec runs');
+    await assert.rejects(asked, /ssh -G did not answer within 1 s/);
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(spawnSync('pgrep', ['-f', marker]).status, 1, 'no sleep left behind');
   });
@@ -56,7 +60,7 @@ describe('ssh_config through ssh -G', () => {
     const local = ['127.0.0.1:5432 db:5432', '/tmp/l2.sock db:5432', '5433 /tmp/db.sock'];
     const dynamic = ['127.0.0.1:1080', '*:1081', '1082'];
     const cfg = file('forwards', ['Host dev', ...remote.map((f) => `  RemoteForward ${f}`), ...local.map((f) => `  LocalForward ${f}`), ...dynamic.map((f) => `  DynamicForward ${f}`), ''].join('\n'));
-    const got = await query(cfg, 'dev');
+    const got = await query(cfg, ['dev']);
     const asTyped = (f: string) => f.replace(' ', ':');
     const strip = <T extends { spec: string }>(f: T) => ({ ...f, spec: '' });
     assert.deepEqual(values(got, 'remoteforward').map((v) => strip(parseRemoteForward(forwardArgument(v)))), remote.map((f) => strip(parseRemoteForward(asTyped(f)))));
@@ -68,19 +72,19 @@ describe('ssh_config through ssh -G', () => {
     assert.equal(unvis('\\040'), ' ');
     assert.equal(unvis('a\\\\b'), 'a\\b');
     for (const [written, expected] of [['^A', '^A'], ['%', '%'], ['none', 'none']]) {
-      const got = await query(file('esc', `Host dev\n  EscapeChar ${written}\n`), 'dev');
+      const got = await query(file('esc', `Host dev\n  EscapeChar ${written}\n`), ['dev']);
       assert.deepEqual(values(got, 'escapechar').map(unvis), [expected]);
     }
   });
 
   it("refuses a config ssh refuses, in ssh's words", async () => {
-    await assert.rejects(query(file('bad', 'Host dev\n  Colour blue\n'), 'dev'), /line 2: Bad configuration option: colour/);
-    await assert.rejects(query(path.join(dir, 'missing'), 'dev'), /Can't open user config file .*missing/);
-    await assert.rejects(query(file('both', 'Host dev\n  RemoteCommand top\n'), 'dev', { command: ['ls'] }), /Cannot execute command-line and remote command/);
+    await assert.rejects(query(file('bad', 'Host dev\n  Colour blue\n'), ['dev']), /line 2: Bad configuration option: colour/);
+    await assert.rejects(query(path.join(dir, 'missing'), ['dev']), /Can't open user config file .*missing/);
+    await assert.rejects(query(file('both', 'Host dev\n  RemoteCommand top\n'), ['dev', 'ls']), /Cannot execute command-line and remote command/);
   });
 
   it('reads nothing without an OpenSSH client, unless -F asked for a file', async () => {
-    assert.equal(await readSshConfig({ file: undefined, destination: 'dev', login: undefined, port: undefined, options: [], noCommand: false, command: [], ssh: path.join(dir, 'no-ssh') }), null);
-    await assert.rejects(query(file('any', ''), 'dev', { ssh: path.join(dir, 'no-ssh') }), /-F .*any: reading an ssh_config needs OpenSSH's ssh/);
+    assert.equal(await readSshConfig({ args: ['dev'], file: undefined, ssh: path.join(dir, 'no-ssh') }), null);
+    await assert.rejects(query(file('any', ''), ['dev'], { ssh: path.join(dir, 'no-ssh') }), /-F .*any: reading an ssh_config needs OpenSSH's ssh/);
   });
 });

@@ -14,17 +14,13 @@ export interface SshConfigEntry {
 }
 
 export interface SshConfigQuery {
-  /** -F: a file instead of ~/.ssh/config and /etc/ssh/ssh_config. */
+  /**
+   * `ferry ssh`'s arguments as typed, destination and command included. ferry's flags are all
+   * ssh's, so ssh -G reads them as ssh would, in their order.
+   */
+  readonly args: readonly string[];
+  /** -F, for the message when there is no ssh to read it. */
   readonly file: string | undefined;
-  /** The destination as typed ([user@]host). */
-  readonly destination: string;
-  /** -l, -p and the -o options as typed, so that Match blocks and tokens see them as ssh's would. */
-  readonly login: string | undefined;
-  readonly port: string | undefined;
-  readonly options: readonly string[];
-  /** -N and the command: ssh -G checks them against ForkAfterAuthentication and RemoteCommand. */
-  readonly noCommand: boolean;
-  readonly command: readonly string[];
   /** The OpenSSH client to ask (default: `ssh` on PATH). */
   readonly ssh?: string;
   readonly timeoutMs?: number;
@@ -39,13 +35,7 @@ const SSH_G_TIMEOUT_MS = 10_000;
  * defaults). A config ssh refuses is refused here with ssh's own words.
  */
 export function readSshConfig(query: SshConfigQuery): Promise<SshConfigEntry[] | null> {
-  const args = ['-G'];
-  if (query.file !== undefined) args.push('-F', query.file);
-  if (query.login !== undefined) args.push('-l', query.login);
-  if (query.port !== undefined) args.push('-p', query.port);
-  for (const option of query.options) args.push('-o', option);
-  if (query.noCommand) args.push('-N');
-  args.push('--', query.destination, ...query.command);
+  const args = ['-G', ...query.args];
   const ssh = query.ssh ?? 'ssh';
   const timeoutMs = query.timeoutMs ?? SSH_G_TIMEOUT_MS;
   const hint = "(ferry ssh reads ssh_config through OpenSSH's ssh -G; -F none reads none)";
@@ -57,18 +47,37 @@ export function readSshConfig(query: SshConfigQuery): Promise<SshConfigEntry[] |
     child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
     child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
     let timedOut = false;
+    const killGroup = () => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
     const timer = setTimeout(() => {
       timedOut = true;
-      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      killGroup();
     }, timeoutMs);
-    child.on('error', (err: NodeJS.ErrnoException) => {
+    // A signal that ends ferry meanwhile ends the group too (it is not ferry's group), then ferry as it would have.
+    const onSignal = (signal: NodeJS.Signals) => {
+      killGroup();
+      done();
+      process.kill(process.pid, signal);
+    };
+    const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+    for (const signal of signals) process.once(signal, onSignal);
+    const done = () => {
       clearTimeout(timer);
+      for (const signal of signals) process.removeListener(signal, onSignal);
+    };
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      done();
       if (err.code !== 'ENOENT') return reject(new ValidationError(`ssh_config: cannot run ${ssh} -G: ${err.message} ${hint}`));
       if (query.file === undefined) return resolve(null);
       reject(new ValidationError(`-F ${query.file}: reading an ssh_config needs OpenSSH's ssh (ssh -G), and ${ssh} is not installed`));
     });
     child.on('close', (code) => {
-      clearTimeout(timer);
+      done();
       if (timedOut) return reject(new ValidationError(`ssh_config: ssh -G did not answer within ${timeoutMs / 1000} s (a Match exec that hangs?) ${hint}`));
       if (code === 0) return resolve(parseSshG(stdout));
       const said = stderr.trim().replace(/\r/g, '');

@@ -79,15 +79,21 @@ export function certifiedKey(key: ParsedKey, certLine: string, source: string): 
 }
 
 /**
- * An ssh2 authHandler that offers one key once, then says there is nothing more to try
- * (ssh2's documented `false`, which its typings leave out). A parsed key, certificate
- * adapters included, is only taken as it is through an authHandler.
+ * An ssh2 authHandler that offers each key once, in order (a certificate, then its plain key,
+ * as ssh does), then says there is nothing more to try (ssh2's documented `false`, which its
+ * typings leave out). A parsed key, certificate adapters included, is only taken as it is
+ * through an authHandler.
  */
-export function offerKeyOnce(username: string, key: ParsedKey): AuthHandlerMiddleware {
-  let offered = false;
-  return (_methods, _partial, next) => {
-    if (offered) return next(false as unknown as AnyAuthMethod);
-    offered = true;
-    next({ type: 'publickey', username, key });
+export function offerKeys(username: string, keys: readonly ParsedKey[]): AuthHandlerMiddleware {
+  let next = 0;
+  return (_methods, _partial, callback) => {
+    const key = keys[next++];
+    if (key === undefined) return callback(false as unknown as AnyAuthMethod);
+    callback({ type: 'publickey', username, key });
   };
+}
+
+/** One key, once. */
+export function offerKeyOnce(username: string, key: ParsedKey): AuthHandlerMiddleware {
+  return offerKeys(username, [key]);
 }
