@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import { descendants } from '../src/procs';
 
 const KEEP_HEAD = 64 * 1024;
 const KEEP_TAIL = 128 * 1024;
@@ -218,43 +219,6 @@ export function cpuSeconds(pids: number[]): number {
   return ns / 1e9;
 }
 
-/** All live descendants of `root` (not root itself), from the ppid field of /proc/PID/stat. */
-export function descendants(root: number): number[] {
-  const children = new Map<number, number[]>();
-  let entries: string[] = [];
-  try {
-    entries = fs.readdirSync('/proc');
-  } catch {
-    return [];
-  }
-  for (const name of entries) {
-    if (!/^\d+$/.test(name)) continue;
-    let stat: string;
-    try {
-      stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    // comm may hold spaces and parentheses: the fields after it start after the last ')'.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ppid = Number(rest[1]);
-    const list = children.get(ppid) ?? [];
-    list.push(Number(name));
-    children.set(ppid, list);
-  }
-  const out: number[] = [];
-  const queue = [root];
-  for (let i = 0; i < queue.length && i < 100_000; i++) {
-    const pid = queue[i];
-    if (pid === undefined) break;
-    for (const c of children.get(pid) ?? []) {
-      out.push(c);
-      queue.push(c);
-    }
-  }
-  return out;
-}
-
 /** A loopback port that was free a moment ago (for sshd, which cannot listen on port 0). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -300,3 +264,5 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, in
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
   return results;
 }
+
+export { descendants };

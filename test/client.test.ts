@@ -82,6 +82,15 @@ describe('ferry ssh against the ferry node', () => {
     assert.match(twice.output(), /\/dev\/pts\/\d+/);
   });
 
+  it('takes options typed after the host, as ssh does, and runs the words after them', async () => {
+    const run = ferry(['ssh', '-F', '/dev/null', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-i', creds.key, dest, '-p', String(cluster.port), 'echo', '-n', 'after-the-host']);
+    assert.equal((await run.exited()).code, 0, run.output());
+    assert.match(run.output(), /after-the-host/);
+    const missing = ferry(ferryArgs(creds, cluster.port, ['-i', path.join(cluster.dir, 'no-such-key')], dest, ['true']));
+    await missing.exited();
+    assert.match(missing.output(), /Warning: Identity file .*no-such-key not accessible/);
+  });
+
   it('-N -R 0 prints the Allocated line and serves HTTP from the workstation', async () => {
     const run = ferry(ferryArgs(creds, cluster.port, ['-N', '-R', `0:127.0.0.1:${web.port}`], dest));
     try {

@@ -3,7 +3,7 @@
 import os from 'node:os';
 import { Command, Option } from 'commander';
 import { describeError } from '../errors';
-import { EXIT_FAILURE, buildInvocation, type RawSshFlags } from '../client/options';
+import { EXIT_FAILURE, buildInvocation, optionsFirst, sshGArguments, type RawSshFlags } from '../client/options';
 import { readSshConfig } from '../client/sshconfig';
 import type { SshSession } from '../client/ssh';
 import { exitQuietlyWhenStdoutCloses } from './stdout';
@@ -12,8 +12,9 @@ const collect = (value: string, previous: string[]) => previous.concat([value]);
 
 export async function main(argv: string[]): Promise<number> {
   exitQuietlyWhenStdoutCloses();
-  // `ferry ssh`'s arguments as typed, for ssh -G (src/client/sshconfig.ts).
-  const sshArgs = argv[2] === 'ssh' ? argv.slice(3) : [];
+  // `ferry ssh`'s arguments, options first as ssh reads them, for the parser and for ssh -G (src/client/sshconfig.ts).
+  const sshArgs = argv[2] === 'ssh' ? optionsFirst(argv.slice(3)) : [];
+  if (argv[2] === 'ssh') argv = [...argv.slice(0, 3), ...sshArgs];
   let exitCode = 0;
   const program = new Command('ferry')
     .description('Ferry client: SSH with reverse tunnels that just work.')
@@ -48,12 +49,12 @@ export async function main(argv: string[]): Promise<number> {
         const me = os.userInfo().username;
         // The command line is checked before ssh_config is read, as ssh does.
         buildInvocation(destination, command, flags, me);
-        const reading = flags.F === 'none' ? Promise.resolve(null) : readSshConfig({ args: sshArgs, file: flags.F });
+        const reading = flags.F === 'none' ? Promise.resolve(null) : readSshConfig({ args: sshGArguments(sshArgs), file: flags.F });
         // The client and ssh2 load (about 25 ms) while ssh -G runs (about 5).
         const { SshSession: Session } = await import('../client/ssh');
         const config = await reading;
         const inv = buildInvocation(destination, command, flags, me, config ?? undefined);
-        if (config === null && flags.F !== 'none') inv.configNotes.push("none read: OpenSSH's ssh is not installed");
+        if (config === null && flags.F !== 'none') inv.configNotes.push("ssh_config: none read, OpenSSH's ssh is not installed");
         session = new Session(inv, {
           stdin: process.stdin,
           stdout: process.stdout,

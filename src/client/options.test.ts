@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { buildInvocation, expandTokens, type RawSshFlags } from './options';
+import { buildInvocation, expandTokens, optionsFirst, sshGArguments, type RawSshFlags } from './options';
 import type { SshConfigEntry } from './sshconfig';
 
 const flags = (extra: Partial<RawSshFlags> = {}): RawSshFlags => ({ o: [], R: [], L: [], D: [], ...extra });
@@ -167,6 +167,22 @@ describe('ferry ssh options with ssh_config', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  const orders: [string, string[], string[]][] = [
+    ['options after the host, as ssh reads them', ['-i', 'k', 'dev', '-p', '2299', 'echo', '-n', 'hi'], ['-i', 'k', '-p', '2299', 'dev', 'echo', '-n', 'hi']],
+    ['a grouped flag with its value in the word, and one with it next', ['dev', '-NR0:localhost:80', '-Lx', '-tt', 'ls'], ['-NR0:localhost:80', '-Lx', '-tt', 'dev', 'ls']],
+    ['-- after the host ends the options', ['dev', '-p', '1', '--', '-p', '2'], ['-p', '1', 'dev', '--', '-p', '2']],
+    ['-- before the host: nothing moves', ['--', 'dev', '-p', '2'], ['--', 'dev', '-p', '2']],
+    ['a value that looks like an option', ['-l', '-odd', 'dev', '-o', 'User=x'], ['-l', '-odd', '-o', 'User=x', 'dev']],
+    ['no host', ['-p', '2'], ['-p', '2']],
+  ];
+  for (const [name, args, expected] of orders) {
+    it(`reads the command line in ssh's order: ${name}`, () => assert.deepEqual(optionsFirst(args), expected));
+  }
+
+  it('keeps EnableEscapeCommandline from ssh -G, which ssh before 9.2 refuses', () => {
+    assert.deepEqual(sshGArguments(['-o', 'EnableEscapeCommandline=no', '-oEnableEscapeCommandline yes', '-o', 'User=x', 'dev']), ['-o', 'User=x', 'dev']);
   });
 
   it('expands tokens, environment variables and ~ as ssh does, and names a token it does not know', () => {

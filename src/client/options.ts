@@ -55,8 +55,10 @@ export interface SshInvocation {
   escapeChar: number | null;
   /** Whether ~C opens a command line (EnableEscapeCommandline; on by default, unlike ssh 9.2+). */
   escapeCommandline: boolean;
-  /** What ssh_config set, for -v. */
+  /** What ssh -G answered (for the command line and ssh_config), for -v. */
   configNotes: string[];
+  /** Said before connecting, as ssh says them (not with -q). */
+  warnings: string[];
 }
 
 export interface RawSshFlags {
@@ -88,6 +90,46 @@ function yesNo(key: string, value: string, where: string): boolean {
 function port(text: string, what: string): number {
   if (!/^\d{1,5}$/.test(text) || Number(text) > 65535 || Number(text) === 0) throw new ValidationError(`Bad port '${text}' in ${what}`);
   return Number(text);
+}
+
+/** The flags of `ferry ssh` that take a value (all of them ssh's). */
+const TAKES_VALUE = new Set(['p', 'l', 'i', 'e', 'F', 'o', 'R', 'L', 'D']);
+
+/**
+ * `ferry ssh`'s arguments with the options typed after the destination moved before it, as
+ * ssh reads them (`ssh host -p 2222 ls -la`: -p is ssh's, `-la` the command's): after the
+ * host, ssh takes options until the first word that is not one, or `--`.
+ */
+export function optionsFirst(args: readonly string[]): string[] {
+  const isOption = (a: string | undefined): a is string => a !== undefined && a.startsWith('-') && a !== '-' && a !== '--';
+  // The index after the option that starts at i (a value may follow in the same word or the next).
+  const after = (i: number): number => {
+    const word = args[i] ?? '';
+    for (let k = 1; k < word.length; k++) if (TAKES_VALUE.has(word[k] ?? '')) return k === word.length - 1 ? i + 2 : i + 1;
+    return i + 1;
+  };
+  let dest = 0;
+  while (isOption(args[dest])) dest = after(dest);
+  if (dest >= args.length || args[dest] === '--') return [...args];
+  const moved: string[] = [];
+  let i = dest + 1;
+  while (isOption(args[i])) {
+    const next = after(i);
+    moved.push(...args.slice(i, next));
+    i = next;
+  }
+  return [...args.slice(0, dest), ...moved, ...args.slice(dest, dest + 1), ...args.slice(i)];
+}
+
+/** ssh -G's arguments: ferry's, less EnableEscapeCommandline, which ssh before 9.2 refuses and which means nothing to ssh -G. */
+export function sshGArguments(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] ?? '';
+    if (a === '-o' && /^\s*enableescapecommandline\b/i.test(args[i + 1] ?? '')) i++;
+    else if (!/^-oenableescapecommandline\b/i.test(a)) out.push(a);
+  }
+  return out;
 }
 
 /** [user@]host or ssh://[user@]host[:port] as typed: the login before the last @, the host without IPv6 brackets. */
@@ -140,6 +182,7 @@ export function buildInvocation(destination: string, command: string[], flags: R
     escapeChar: DEFAULT_ESCAPE,
     escapeCommandline: true,
     configNotes: [],
+    warnings: [],
   };
   const extra: Extra = { remoteCommand: undefined, clearForwards: false };
   const seen = new Set<string>(); // ssh keeps the first value given for an option
@@ -154,7 +197,12 @@ export function buildInvocation(destination: string, command: string[], flags: R
   if (flags.l !== undefined) inv.login = flags.l;
   if (flags.p !== undefined) inv.port = port(flags.p, '-p');
   if (flags.e !== undefined) inv.escapeChar = parseEscapeChar(flags.e);
-  if (config !== undefined) applyConfig(inv, extra, config, { host, defaultLogin });
+  if (config !== undefined) {
+    applyConfig(inv, extra, config, { host, defaultLogin });
+    // ssh -G leaves out an -i file that is not there, and ssh warns and goes on with the rest.
+    const cliKey = flags.i === undefined ? undefined : expandTokens(flags.i, fileTokens(inv, host), 'IdentityFile');
+    if (cliKey !== undefined && !fs.existsSync(cliKey)) inv.warnings.push(`Warning: Identity file ${flags.i ?? ''} not accessible: No such file or directory.`);
+  }
   if (extra.clearForwards) {
     inv.remote = [];
     inv.local = [];
@@ -249,15 +297,15 @@ function applyConfig(inv: SshInvocation, extra: Extra, config: readonly SshConfi
     switch (keyword) {
       case 'hostname':
         inv.host = value.startsWith('[') && value.endsWith(']') ? value.slice(1, -1) : value;
-        if (value !== ctx.host.toLowerCase()) inv.configNotes.push(`hostname ${value}`);
+        if (value !== ctx.host.toLowerCase()) inv.configNotes.push(`ssh -G: hostname ${value}`);
         continue;
       case 'user':
         inv.login = value;
-        if (value !== ctx.defaultLogin) inv.configNotes.push(`user ${value}`);
+        if (value !== ctx.defaultLogin) inv.configNotes.push(`ssh -G: user ${value}`);
         continue;
       case 'port':
         inv.port = port(value, 'ssh_config Port');
-        if (value !== '22') inv.configNotes.push(`port ${value}`);
+        if (value !== '22') inv.configNotes.push(`ssh -G: port ${value}`);
         continue;
       case 'remoteforward':
         inv.remote.push(parseRemoteForward(forwardArgument(value)));
@@ -275,7 +323,7 @@ function applyConfig(inv: SshInvocation, extra: Extra, config: readonly SshConfi
         inv.certFiles.push(value);
         continue;
       case 'forwardagent':
-        if (value !== 'no') inv.configNotes.push(`forwardagent ${value} ignored: ferry ssh forwards no agent`);
+        if (value !== 'no') inv.configNotes.push(`ssh -G: forwardagent ${value} ignored: ferry ssh forwards no agent`);
         continue;
     }
     // The rest of ssh_config (SendEnv, ControlMaster, ...) means nothing to ferry.
@@ -283,7 +331,7 @@ function applyConfig(inv: SshInvocation, extra: Extra, config: readonly SshConfi
     taken.add(keyword);
     const text = keyword === 'escapechar' ? unvis(value) : value;
     applyOption(inv, extra, keyword, keyword, text, 'ssh_config');
-    if (value !== defaults[keyword]) inv.configNotes.push(`${keyword} ${text}`);
+    if (value !== defaults[keyword]) inv.configNotes.push(`ssh -G: ${keyword} ${text}`);
   }
   // -o CertificateFile is among them, first: with ssh -G every certificate is a candidate.
   inv.certFile = undefined;
@@ -292,7 +340,7 @@ function applyConfig(inv: SshInvocation, extra: Extra, config: readonly SshConfi
     // ssh offers each in turn (-i first); ferry offers one: the first that exists (or the first, to name it).
     const tokens = fileTokens(inv, ctx.host);
     inv.keyFile = identities.find((f) => fs.existsSync(expandTokens(f, tokens, 'IdentityFile'))) ?? identities[0];
-    inv.configNotes.push(`identityfile ${inv.keyFile}`);
+    inv.configNotes.push(`ssh -G: identityfile ${inv.keyFile}`);
   }
 }
 

@@ -99,7 +99,8 @@ export class SshSession {
 
   /** Runs the whole session; resolves with the process exit code. */
   async run(): Promise<number> {
-    for (const note of this.#inv.configNotes) this.#debug(`ssh_config: ${note}`);
+    for (const note of this.#inv.configNotes) this.#debug(note);
+    for (const warning of this.#inv.warnings) this.#warn(warning);
     const identity = loadIdentity(this.#inv.keyFile, this.#inv.certFile, this.#inv.certFiles);
     this.#debug(`Offering ${identity.description}`);
     try {

@@ -55,6 +55,16 @@ describe('ssh_config through ssh -G', () => {
     assert.equal(spawnSync('pgrep', ['-f', marker]).status, 1, 'no sleep left behind');
   });
 
+  it("answers when ssh -G exits, whatever a Match exec left running with its pipes", async () => {
+    const marker = `sleep 6.${process.pid}3`;
+    try {
+      const got = await query(file('bg', `Match exec "(${marker} &) ; true"\n  Port 2\n`), ['dev'], { timeoutMs: 3000 });
+      assert.deepEqual(values(got, 'port'), ['2']);
+    } finally {
+      spawnSync('pkill', ['-f', marker]);
+    }
+  });
+
   it('gives every forward form in the -L/-R/-D argument that means the same', async () => {
     const remote = ['127.0.0.1:9003 localhost:9003', '*:9004 localhost:9004', '[::1]:9005 [::1]:9005', '/tmp/r.sock localhost:80', '9006', '9007 /tmp/l.sock', '9008 localhost:9008'];
     const local = ['127.0.0.1:5432 db:5432', '/tmp/l2.sock db:5432', '5433 /tmp/db.sock'];

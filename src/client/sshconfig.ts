@@ -6,6 +6,7 @@
 
 import { spawn } from 'node:child_process';
 import { ValidationError } from '../errors';
+import { descendants } from '../procs';
 
 /** One `keyword value` line of `ssh -G`, keyword in lower case, in ssh's order. */
 export interface SshConfigEntry {
@@ -40,31 +41,36 @@ export function readSshConfig(query: SshConfigQuery): Promise<SshConfigEntry[] |
   const timeoutMs = query.timeoutMs ?? SSH_G_TIMEOUT_MS;
   const hint = "(ferry ssh reads ssh_config through OpenSSH's ssh -G; -F none reads none)";
   return new Promise((resolve, reject) => {
-    // Its own process group, so that a Match exec still running at the timeout goes with it.
-    const child = spawn(ssh, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    // Not its own session or group: a Match exec may want the terminal (gpg-connect-agent
+    // updatestartuptty). So on a timeout or a signal its whole tree is found and killed.
+    const child = spawn(ssh, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
     child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    let timedOut = false;
-    const killGroup = () => {
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // already gone
+    const killTree = () => {
+      const pid = child.pid;
+      if (pid === undefined) return;
+      for (const p of [pid, ...descendants(pid)]) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          // already gone
+        }
       }
     };
+    let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      killGroup();
+      killTree();
     }, timeoutMs);
-    // A signal that ends ferry meanwhile ends the group too (it is not ferry's group), then ferry as it would have.
+    // A signal that ends ferry meanwhile ends the tree too, then ferry as it would have.
     const onSignal = (signal: NodeJS.Signals) => {
-      killGroup();
+      killTree();
       done();
       process.kill(process.pid, signal);
     };
-    const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+    const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
     for (const signal of signals) process.once(signal, onSignal);
     const done = () => {
       clearTimeout(timer);
@@ -76,12 +82,24 @@ export function readSshConfig(query: SshConfigQuery): Promise<SshConfigEntry[] |
       if (query.file === undefined) return resolve(null);
       reject(new ValidationError(`-F ${query.file}: reading an ssh_config needs OpenSSH's ssh (ssh -G), and ${ssh} is not installed`));
     });
-    child.on('close', (code) => {
+    // ssh -G's exit ends it, not its pipes: something a Match exec left in the background
+    // may hold its stderr open. Its answer is whole once its stdout has ended.
+    const stdoutEnded = new Promise<void>((r) => child.stdout.once('end', () => r()));
+    child.once('exit', (code) => {
       done();
       if (timedOut) return reject(new ValidationError(`ssh_config: ssh -G did not answer within ${timeoutMs / 1000} s (a Match exec that hangs?) ${hint}`));
-      if (code === 0) return resolve(parseSshG(stdout));
-      const said = stderr.trim().replace(/\r/g, '');
-      reject(new ValidationError(`${said !== '' ? said : `ssh -G exited with status ${String(code)}`}\n${hint}`));
+      if (code === 0) {
+        child.stderr.destroy();
+        void stdoutEnded.then(() => resolve(parseSshG(stdout)));
+        return;
+      }
+      // What ssh said went out before it exited; give the pipe a moment to deliver it.
+      const stderrEnded = new Promise<void>((r) => child.stderr.once('end', () => r()));
+      void Promise.race([stderrEnded, new Promise((r) => setTimeout(r, 200))]).then(() => {
+        child.stderr.destroy();
+        const said = stderr.trim().replace(/\r/g, '');
+        reject(new ValidationError(`${said !== '' ? said : `ssh -G exited with status ${String(code)}`}\n${hint}`));
+      });
     });
   });
 }
