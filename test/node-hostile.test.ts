@@ -174,8 +174,7 @@ describe('the node against hostile clients', () => {
   });
 
   it('sends each byte of output once when stdout and stderr wait for the window in turn', async () => {
-    const { c, raw } = await attacker();
-    try {
+    await withAttacker(async (raw) => {
       const id = await openSession(raw, { window: 65536 });
       raw.request(id, 'exec', true, sshString('head -c 100000 /dev/zero; sleep 1; head -c 1500000 /dev/zero >&2; sleep 1; echo done'));
       const ch = raw.get(id);
@@ -187,14 +186,11 @@ describe('the node against hostile clients', () => {
       await eventually('the command ends', () => ch.closed, 5000);
       assert.equal(ch.bytes, 100_005);
       assert.equal(Buffer.concat(ch.data).subarray(100_000).toString(), 'done\n');
-    } finally {
-      c.end();
-    }
+    });
   });
 
   it('sends both stdout and stderr on when both waited for the window, before the close', async () => {
-    const { c, raw } = await attacker();
-    try {
+    await withAttacker(async (raw) => {
       const id = await openSession(raw, { window: 65536 });
       raw.request(id, 'exec', true, sshString('head -c 100000 /dev/zero; head -c 1000 /dev/zero >&2'));
       const ch = raw.get(id);
@@ -206,9 +202,7 @@ describe('the node against hostile clients', () => {
       await eventually('the command ends', () => ch.closed, 5000);
       assert.equal(ch.bytes, 100_000);
       assert.equal(ch.stderrBytes, 1000);
-    } finally {
-      c.end();
-    }
+    });
   });
 
   it('survives a session closed right behind its exec', async () => {
