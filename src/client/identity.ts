@@ -39,8 +39,7 @@ export function loadIdentity(keyFile: string | undefined, certFile: string | und
   if (!certFile) {
     for (const candidate of configCerts.map(expandHome).filter((f) => fs.existsSync(f))) {
       try {
-        const certKey = certifiedKey(key, fs.readFileSync(candidate, 'utf8'), candidate);
-        return { keyFile: file, certFile: candidate, key: certKey, keys: [certKey, key], description: `${file} with certificate ${candidate}` };
+        return certified(file, key, candidate);
       } catch {
         // a certificate for another identity, or none: ssh passes over it too
       }
@@ -51,6 +50,11 @@ export function loadIdentity(keyFile: string | undefined, certFile: string | und
     if (certFile) throw new ValidationError(`certificate file ${certFile} not found`);
     return { keyFile: file, certFile: undefined, key, keys: [key], description: `${file} (${key.type}, no certificate)` };
   }
+  return certified(file, key, certPath);
+}
+
+/** The key with its certificate; throws when the certificate is not one, or is for another key. */
+function certified(file: string, key: ParsedKey, certPath: string): ClientIdentity {
   const certKey = certifiedKey(key, fs.readFileSync(certPath, 'utf8'), certPath);
   return { keyFile: file, certFile: certPath, key: certKey, keys: [certKey, key], description: `${file} with certificate ${certPath}` };
 }
