@@ -197,12 +197,7 @@ export function buildInvocation(destination: string, command: string[], flags: R
   if (flags.l !== undefined) inv.login = flags.l;
   if (flags.p !== undefined) inv.port = port(flags.p, '-p');
   if (flags.e !== undefined) inv.escapeChar = parseEscapeChar(flags.e);
-  if (config !== undefined) {
-    applyConfig(inv, extra, config, { host, defaultLogin });
-    // ssh -G leaves out an -i file that is not there, and ssh warns and goes on with the rest.
-    const cliKey = flags.i === undefined ? undefined : expandTokens(flags.i, fileTokens(inv, host), 'IdentityFile');
-    if (cliKey !== undefined && !fs.existsSync(cliKey)) inv.warnings.push(`Warning: Identity file ${flags.i ?? ''} not accessible: No such file or directory.`);
-  }
+  if (config !== undefined) applyConfig(inv, extra, config, { host, defaultLogin });
   if (extra.clearForwards) {
     inv.remote = [];
     inv.local = [];
@@ -217,6 +212,10 @@ export function buildInvocation(destination: string, command: string[], flags: R
   inv.local = distinct(inv.local);
   inv.dynamic = distinct(inv.dynamic);
   const tokens = fileTokens(inv, host);
+  // ssh -G leaves out an -i file that is not there, and ssh warns and goes on with the rest.
+  if (config !== undefined && flags.i !== undefined && !fs.existsSync(expandTokens(flags.i, tokens, 'IdentityFile'))) {
+    inv.warnings.push(`Warning: Identity file ${flags.i} not accessible: No such file or directory.`);
+  }
   if (inv.keyFile !== undefined) inv.keyFile = expandTokens(inv.keyFile, tokens, 'IdentityFile');
   if (inv.certFile !== undefined) inv.certFile = expandTokens(inv.certFile, tokens, 'CertificateFile');
   inv.certFiles = inv.certFiles.map((f) => expandTokens(f, tokens, 'CertificateFile'));
@@ -370,6 +369,12 @@ export function expandTokens(file: string, tokens: Record<string, string>, what:
 }
 
 function applyOption(inv: SshInvocation, extra: Extra, name: string, key: string, value: string, where: '-o' | 'ssh_config'): void {
+  const unsupported = UNSUPPORTED[key];
+  if (unsupported !== undefined) {
+    const { name: canonical, harmless } = unsupported;
+    if (harmless !== '' && value.toLowerCase() === harmless) return; // what a config's setting is overruled with
+    throw new ValidationError(`${where} ${canonical}: ferry ssh does not support ${canonical}${harmless === '' ? '' : ` (only ${canonical}=${harmless}, to overrule an ssh_config)`}`);
+  }
   switch (key) {
     case 'exitonforwardfailure':
       inv.exitOnForwardFailure = yesNo(name, value, where);
@@ -435,17 +440,6 @@ function applyOption(inv: SshInvocation, extra: Extra, name: string, key: string
     case 'clearallforwardings':
       extra.clearForwards = yesNo(name, value, where);
       return;
-    case 'proxyjump':
-    case 'proxycommand':
-    case 'hostkeyalias':
-    case 'knownhostscommand':
-    case 'revokedhostkeys':
-    case 'permitremoteopen':
-    case 'forkafterauthentication': {
-      const { name: canonical, harmless } = UNSUPPORTED[key] ?? { name, harmless: '' };
-      if (harmless !== '' && value.toLowerCase() === harmless) return; // what a config's setting is overruled with
-      throw new ValidationError(`${where} ${canonical}: ferry ssh does not support ${canonical}${harmless === '' ? '' : ` (only ${canonical}=${harmless}, to overrule an ssh_config)`}`);
-    }
     case 'batchmode':
     case 'identitiesonly':
     case 'serveralivecountmax':
