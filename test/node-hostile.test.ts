@@ -107,6 +107,16 @@ describe('the node against hostile clients', () => {
     }
   }
 
+  /** A session whose command's output has filled a 64 KiB window, 300 ms after it did. */
+  async function execStalledOnWindow(raw: RawChannels, command: string): Promise<{ id: number; ch: ReturnType<RawChannels['get']> }> {
+    const id = await openSession(raw, { window: 65536 });
+    raw.request(id, 'exec', true, sshString(command));
+    const ch = raw.get(id);
+    await eventually('stdout waits for the window', () => ch.bytes === 65536);
+    await new Promise((r) => setTimeout(r, 300));
+    return { id, ch };
+  }
+
   async function openSession(raw: RawChannels, opts: { maxPacket?: number; window?: number; keepData?: boolean } = {}): Promise<number> {
     const id = raw.open('session', opts);
     await eventually('session channel confirmed', () => raw.get(id).server !== undefined);
@@ -175,11 +185,7 @@ describe('the node against hostile clients', () => {
 
   it('sends each byte of output once when stdout and stderr wait for the window in turn', async () => {
     await withAttacker(async (raw) => {
-      const id = await openSession(raw, { window: 65536 });
-      raw.request(id, 'exec', true, sshString('head -c 100000 /dev/zero; sleep 1; head -c 1500000 /dev/zero >&2; sleep 1; echo done'));
-      const ch = raw.get(id);
-      await eventually('stdout waits for the window', () => ch.bytes === 65536);
-      await new Promise((r) => setTimeout(r, 300));
+      const { id, ch } = await execStalledOnWindow(raw, 'head -c 100000 /dev/zero; sleep 1; head -c 1500000 /dev/zero >&2; sleep 1; echo done');
       raw.adjust(id, 1_000_000); // stdout resumes and finishes; a second later stderr stalls
       await new Promise((r) => setTimeout(r, 1500));
       raw.adjust(id, 4_000_000); // used to send the stdout chunk again
@@ -191,11 +197,7 @@ describe('the node against hostile clients', () => {
 
   it('sends both stdout and stderr on when both waited for the window, before the close', async () => {
     await withAttacker(async (raw) => {
-      const id = await openSession(raw, { window: 65536 });
-      raw.request(id, 'exec', true, sshString('head -c 100000 /dev/zero; head -c 1000 /dev/zero >&2'));
-      const ch = raw.get(id);
-      await eventually('stdout waits for the window', () => ch.bytes === 65536);
-      await new Promise((r) => setTimeout(r, 300)); // stderr's 1000 bytes wait behind it; the command has ended
+      const { id, ch } = await execStalledOnWindow(raw, 'head -c 100000 /dev/zero; head -c 1000 /dev/zero >&2'); // stderr's 1000 bytes wait behind it; the command has ended
       // ssh2 resumed stdout only, so stderr waited for good; and the channel closed once stdout
       // was out, with stderr still waiting.
       raw.adjust(id, 1_000_000);
