@@ -638,3 +638,173 @@ describe('ferry ssh against a stock OpenSSH sshd', () => {
     assert.match(strict.output(), /Error: remote port forwarding failed for listen port 0/);
   });
 });
+
+describe('ferry ssh keys: ssh-agent and passphrases, as ssh finds them', () => {
+  let cluster: TestCluster;
+  let dev: TestOsUser;
+  let creds: Credentials;
+  let dir: string;
+  let agent: ReturnType<typeof start>;
+  let sock: string;
+  let encrypted: string;
+  let askpass: string;
+  let asked: string;
+  // No agent and no display unless a case gives them; HOME with no keys of its own.
+  const env = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => {
+    const base = { ...process.env };
+    for (const name of ['SSH_AUTH_SOCK', 'DISPLAY', 'WAYLAND_DISPLAY', 'SSH_ASKPASS', 'SSH_ASKPASS_REQUIRE']) delete base[name];
+    return { ...base, HOME: dir, ...extra };
+  };
+  const args = (extra: string[], command: string[], port = cluster.port) => ['ssh', '-F', '/dev/null', '-v', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-p', String(port), ...extra, `${dev.name}@127.0.0.1`, ...command];
+  const ferryIn = (e: NodeJS.ProcessEnv, extra: string[], command: string[]) => start(process.execPath, [...NODE_FLAGS, FERRY, ...args(extra, command)], { env: e });
+  const sshAdd = (addArgs: string[], extra: NodeJS.ProcessEnv = {}) => execFileSync('ssh-add', addArgs, { env: env({ SSH_AUTH_SOCK: sock, ...extra }), stdio: 'pipe' });
+
+  before(async () => {
+    ensureOpenSSH();
+    dev = ensureOsUser('ferry-dev');
+    cluster = await TestCluster.start();
+    await cluster.role(roleYaml('dev', { logins: [dev.name] }));
+    creds = await cluster.user('alice', [dev.name], ['dev']);
+    dir = fs.mkdtempSync('/tmp/ferry-keys-');
+    fs.chmodSync(dir, 0o755); // sshd reads authorized_keys here as the login
+    sock = path.join(dir, 'agent.sock');
+    agent = start('ssh-agent', ['-D', '-a', sock]);
+    await eventually('ssh-agent listening', () => fs.existsSync(sock));
+    // The cluster's key, encrypted, with its certificate beside it and no .pub: ferry reads
+    // the public key inside the file, as ssh does, and asks only when the node would take it.
+    encrypted = path.join(dir, 'encrypted');
+    fs.copyFileSync(creds.key, encrypted);
+    fs.chmodSync(encrypted, 0o600);
+    fs.copyFileSync(creds.cert, `${encrypted}-cert.pub`);
+    execFileSync('ssh-keygen', ['-q', '-p', '-P', '', '-N', 'sesame', '-f', encrypted]);
+    asked = path.join(dir, 'asked');
+    askpass = path.join(dir, 'askpass');
+    fs.writeFileSync(askpass, `#!/bin/sh\nprintf '%s\\n' "$1" >> '${asked}'\necho sesame\n`, { mode: 0o755 });
+  });
+
+  after(async () => {
+    agent?.kill();
+    await cluster?.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("logs in with the certificate that ssh-add put in the agent, the certificate first, signed by the agent", async () => {
+    sshAdd([creds.key]); // the key and, beside it, its certificate
+    try {
+      const run = ferryIn(env({ SSH_AUTH_SOCK: sock }), [], ['echo', 'via-agent']);
+      assert.equal((await run.exited()).code, 0, run.output());
+      const attempts = [...run.output().matchAll(/Will attempt key: (.*)/g)].map((m) => m[1]);
+      assert.equal(attempts.length, 2, run.output());
+      assert.match(attempts[0] ?? '', /^alice ED25519-CERT SHA256:\S+ agent$/);
+      assert.match(attempts[1] ?? '', /^alice ED25519 SHA256:\S+ agent$/);
+      assert.match(run.output(), /Offering public key: alice ED25519-CERT [^]*via-agent/);
+      assert.doesNotMatch(run.output(), /Offering public key: alice ED25519 /, 'the node took the first');
+
+      // IdentityAgent none: the agent is not asked, and there is nothing else to offer.
+      const none = ferryIn(env({ SSH_AUTH_SOCK: sock }), ['-o', 'IdentityAgent=none'], ['true']);
+      assert.equal((await none.exited()).code, 255, none.output());
+      assert.match(none.output(), /no identity: pass -i KEYFILE/);
+    } finally {
+      sshAdd(['-D']);
+    }
+  });
+
+  it('an RSA certificate in the agent signs with SHA-2, which the node requires', async () => {
+    const rsa = path.join(dir, 'rsa');
+    execFileSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-N', '', '-C', 'rsa', '-f', rsa]);
+    const signed = await cluster.auth.signUserCert('alice', fs.readFileSync(`${rsa}.pub`, 'utf8'), 3600_000);
+    fs.writeFileSync(`${rsa}-cert.pub`, `${signed.certificateLine}\n`);
+    sshAdd([rsa]);
+    try {
+      const run = ferryIn(env({ SSH_AUTH_SOCK: sock }), [], ['echo', 'rsa-sha2']);
+      assert.equal((await run.exited()).code, 0, run.output());
+      assert.match(run.output(), /Offering public key: rsa RSA-CERT SHA256:\S+ agent[^]*rsa-sha2/);
+    } finally {
+      sshAdd(['-D']);
+    }
+  });
+
+  it('IdentitiesOnly offers only the keys the files name; a .pub with its CertificateFile names one that lives in the agent', async () => {
+    sshAdd([creds.key]);
+    const other = path.join(dir, 'other');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'other', '-f', other]);
+    try {
+      const only = ferryIn(env({ SSH_AUTH_SOCK: sock }), ['-o', 'IdentitiesOnly=yes', '-i', other], ['true']);
+      assert.equal((await only.exited()).code, 255, only.output());
+      assert.match(only.output(), /Permission denied \(publickey\)/);
+      assert.doesNotMatch(only.output(), /Will attempt key: alice/);
+
+      // Keys that live in an agent (1Password, Secretive, a token) are named by their .pub.
+      const pub = ferryIn(env({ SSH_AUTH_SOCK: sock }), ['-o', 'IdentitiesOnly=yes', '-i', `${creds.key}.pub`, '-o', `CertificateFile=${creds.cert}`], ['echo', 'named-in-agent']);
+      assert.equal((await pub.exited()).code, 0, pub.output());
+      assert.match(pub.output(), /Offering public key: \S+\.pub ED25519-CERT SHA256:\S+ explicit agent[^]*named-in-agent/);
+      assert.doesNotMatch(pub.output(), /Will attempt key: alice/, 'the agent only keys stay back');
+      // Without the agent, a .pub alone cannot sign: not offered.
+      const alone = ferryIn(env(), ['-i', `${creds.key}.pub`], ['true']);
+      assert.equal((await alone.exited()).code, 255, alone.output());
+      assert.match(alone.output(), /no identity/);
+    } finally {
+      sshAdd(['-D']);
+    }
+  });
+
+  it('logs in to a stock sshd with a plain key that exists only in the agent', async () => {
+    const key = path.join(dir, 'agent-only');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'agent-only', '-f', key]);
+    fs.writeFileSync(path.join(dir, 'authorized_keys'), fs.readFileSync(`${key}.pub`), { mode: 0o644 });
+    sshAdd([key]);
+    fs.rmSync(key);
+    fs.rmSync(`${key}.pub`);
+    const sshd = await startSshd(await cluster.auth.exportCA('user'), [`AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`]);
+    try {
+      const run = start(process.execPath, [...NODE_FLAGS, FERRY, ...args([], ['echo', 'sshd-via-agent'], sshd.port)], { env: env({ SSH_AUTH_SOCK: sock }) });
+      assert.equal((await run.exited()).code, 0, run.output());
+      assert.match(run.output(), /Offering public key: agent-only ED25519 SHA256:\S+ agent[^]*sshd-via-agent/);
+    } finally {
+      await sshd.stop();
+      sshAdd(['-D']);
+    }
+  });
+
+  it('asks for an encrypted key\'s passphrase on the terminal, without echo, again after a wrong one', async () => {
+    const term = new TypedTerminal([process.execPath, ...NODE_FLAGS, FERRY, ...args(['-i', encrypted], ['echo', 'in-with-passphrase'])], undefined, env());
+    try {
+      const prompt = new RegExp(`Enter passphrase for key '${encrypted}': `);
+      const first = await term.waitFor(prompt);
+      const mark = term.output.length;
+      term.type('wrongly\r');
+      await term.waitFor(prompt, mark);
+      term.type('sesame\r');
+      assert.equal(await term.exited, 0, term.output);
+      assert.match(term.output, /in-with-passphrase/);
+      assert.doesNotMatch(term.output, /sesame|wrongly/, 'nothing typed is echoed');
+      assert.ok(first.index !== undefined);
+    } finally {
+      term.kill();
+    }
+  });
+
+  it('takes the passphrase from SSH_ASKPASS; BatchMode asks nobody; a key in the agent needs none', async () => {
+    const viaAskpass = ferryIn(env({ SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force' }), ['-i', encrypted], ['echo', 'askpass-ok']);
+    assert.equal((await viaAskpass.exited()).code, 0, viaAskpass.output());
+    assert.match(viaAskpass.output(), /askpass-ok/);
+    assert.equal(fs.readFileSync(asked, 'utf8'), `Enter passphrase for key '${encrypted}': \n`, 'asked once, for the certificate the node took');
+
+    fs.rmSync(asked);
+    const batch = ferryIn(env({ SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force' }), ['-o', 'BatchMode=yes', '-i', encrypted], ['true']);
+    assert.equal((await batch.exited()).code, 255, batch.output());
+    assert.match(batch.output(), /Permission denied \(publickey\)/);
+    assert.equal(fs.existsSync(asked), false, 'BatchMode: no passphrase asked for');
+
+    sshAdd([encrypted], { SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force' });
+    fs.rmSync(asked);
+    try {
+      const held = ferryIn(env({ SSH_AUTH_SOCK: sock, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force' }), ['-i', encrypted], ['echo', 'agent-signed']);
+      assert.equal((await held.exited()).code, 0, held.output());
+      assert.match(held.output(), /Offering public key: \S+encrypted ED25519-CERT SHA256:\S+ explicit agent[^]*agent-signed/);
+      assert.equal(fs.existsSync(asked), false, 'the agent signed: no passphrase');
+    } finally {
+      sshAdd(['-D']);
+    }
+  });
+});

@@ -12,12 +12,11 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { Client, type ClientChannel, type ParsedKey } from 'ssh2';
-import { loadIdentity } from '../src/client/identity';
 import { NODE_FLAGS } from '../src/cli/node-flags';
 import { roleYaml } from './helpers/cluster';
 import { canConnect, echoServer, eventually, roundTrip, start, type Running } from './helpers/process';
 import { RawChannels, exitStatus, ptyRequest, sshString, sshUint32, ttyMode } from './helpers/raw';
-import { connect as connectWith, forwardIn } from './helpers/ssh2-client';
+import { certifiedKeyFile, connect as connectWith, forwardIn } from './helpers/ssh2-client';
 import { SSH, ensureOpenSSH, ensureOsUser, type TestOsUser } from './helpers/system';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -59,7 +58,7 @@ describe('the node against hostile clients', () => {
     keyFile = path.join(dir, 'key');
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', keyFile]);
     ctl('auth', 'sign', '--user', 'mallory', '--pubkey', `${keyFile}.pub`, '--out', `${keyFile}-cert.pub`);
-    key = loadIdentity(keyFile, undefined).key;
+    key = certifiedKeyFile(keyFile);
     sockDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-socks-'));
     fs.chmodSync(sockDir, 0o777);
     // Another user's tunnel to an echo server, which every test checks afterwards.

@@ -10,12 +10,11 @@ import { after, before, describe, it } from 'node:test';
 import { Client, type ParsedKey } from 'ssh2';
 import { signCertificate, ed25519PublicBlob, formatAuthorizedKeyLine, parseAuthorizedKeyLine } from '../src/auth/sshcert';
 import { newEd25519 } from '../src/auth/sshkey';
-import { loadIdentity } from '../src/client/identity';
 import { certifiedKey } from '../src/protocol/ssh2-ext';
 import { TestCluster, roleYaml, type Credentials } from './helpers/cluster';
 import { canConnect, eventually } from './helpers/process';
 import { MSG, sendRaw, sshString, sshUint32 } from './helpers/raw';
-import { connect, forwardIn } from './helpers/ssh2-client';
+import { certifiedKeyFile, connect, forwardIn } from './helpers/ssh2-client';
 import { ensureOpenSSH, ensureOsUser, type TestOsUser } from './helpers/system';
 
 const unforwardIn = (c: Client, bind: string, port: number) =>
@@ -38,7 +37,7 @@ describe('the node at the protocol level', () => {
     cluster = await TestCluster.start();
     await cluster.role(roleYaml('dev', { logins: [dev.name], permitListen: ['*:1024-65535', '*:0'], maxForwards: 3 }));
     creds = await cluster.user('alice', [dev.name], ['dev']);
-    key = loadIdentity(creds.key, undefined).key;
+    key = certifiedKeyFile(creds.key);
   });
 
   after(async () => {
@@ -169,7 +168,7 @@ describe('the node at the protocol level', () => {
       const blob = signCertificate({ publicKeyBlob: pub.blob, type: 'user', keyId: 'alice', principals, validAfter: from, validBefore: to, extensions: [{ name: 'permit-port-forwarding', data: '' }] }, { privateKey: caKey, publicBlob: caBlob });
       return formatAuthorizedKeyLine('ssh-ed25519-cert-v01@openssh.com', blob);
     }
-    const plain = loadIdentity(creds.key, undefined).key;
+    const plain = certifiedKeyFile(creds.key);
     for (const c of cases) {
       const bad = certifiedKey(Object.getPrototypeOf(plain) as ParsedKey, await c.sign(), c.name);
       await assert.rejects(connect(cluster.port, dev.name, bad), /authentication methods failed/, c.name);
@@ -218,7 +217,7 @@ describe('the node at the protocol level', () => {
   it('refuses an OS login that does not exist, with the reason audited', async () => {
     const ghost = await cluster.user('ghost', ['no-such-user-x'], ['dev']);
     await cluster.role(roleYaml('dev', { logins: [dev.name, 'no-such-user-x'], permitListen: ['*:1024-65535', '*:0'], maxForwards: 3 }));
-    const gkey = loadIdentity(ghost.key, undefined).key;
+    const gkey = certifiedKeyFile(ghost.key);
     await assert.rejects(connect(cluster.port, 'no-such-user-x', gkey));
     const refusal = await cluster.expectAudit('auth.login', (e) => !e.success && e.user === 'ghost');
     assert.equal(refusal.code, 'unknown_login');
@@ -236,7 +235,7 @@ describe('the node at the protocol level', () => {
     ];
     for (const [os, name, code, reason] of cases) {
       const creds = await cluster.user(name, [os.name], ['accounts']);
-      const key = loadIdentity(creds.key, undefined).key;
+      const key = certifiedKeyFile(creds.key);
       if (!code) {
         (await connect(cluster.port, os.name, key)).end(); // an expiry still ahead lets the login in
         continue;
@@ -257,7 +256,7 @@ describe('stopping the node', () => {
     try {
       await cluster.role(roleYaml('dev', { logins: [dev.name] }));
       const creds = await cluster.user('alice', [dev.name], ['dev']);
-      const c = await connect(cluster.port, dev.name, loadIdentity(creds.key, undefined).key);
+      const c = await connect(cluster.port, dev.name, certifiedKeyFile(creds.key));
       c.on('error', () => {});
       // `exec`: the login shell is dash, which would fork sleep and die alone on the hang-up.
       await new Promise<void>((resolve, reject) => c.exec('exec sleep 30', (err, stream) => {

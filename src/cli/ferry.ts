@@ -31,7 +31,7 @@ export async function main(argv: string[]): Promise<number> {
     .helpOption('--help', 'display help for command')
     .option('-p <port>', 'port to connect to on the remote host')
     .option('-l <login>', 'login name on the remote host')
-    .option('-i <keyfile>', 'private key; KEYFILE-cert.pub beside it is offered as the certificate')
+    .option('-i <keyfile>', 'private key, KEYFILE-cert.pub beside it offered as its certificate (repeatable)', collect, [])
     .option('-N', 'do not run a remote command (just forward ports)')
     .option('-t', 'a pseudo-terminal, even for a command; -tt: even when stdin is not a terminal', (_v: string, prev: number) => prev + 1, 0)
     .option('-T', 'disable the pseudo-terminal')

@@ -46,7 +46,7 @@ describe('escape sequences', () => {
     assert.equal(parseEscapeChar('^]'), 0x1d);
     assert.equal(parseEscapeChar('none'), null);
     for (const bad of ['ab', 'é', '^1']) assert.throws(() => parseEscapeChar(bad), /Bad escape character/, bad);
-    const flags = (extra: Partial<RawSshFlags>): RawSshFlags => ({ o: [], R: [], L: [], D: [], ...extra });
+    const flags = (extra: Partial<RawSshFlags>): RawSshFlags => ({ i: [], o: [], R: [], L: [], D: [], ...extra });
     assert.equal(buildInvocation('h', [], flags({}), 'u').escapeChar, 0x7e);
     assert.equal(buildInvocation('h', [], flags({ o: ['EscapeChar=none'] }), 'u').escapeChar, null);
     assert.equal(buildInvocation('h', [], flags({ o: ['EscapeChar=none'], e: '^A' }), 'u').escapeChar, 1);

@@ -1,65 +1,268 @@
-// The client's identity: a private key and, beside it, the OpenSSH certificate the cluster
-// signed for it (KEY-cert.pub, as ssh looks for it), offered through certifiedKey().
+// The client's identities, in the order ssh offers them: the private key files (-i,
+// IdentityFile, or ssh's default names) each with the OpenSSH certificate the cluster signed
+// for it (KEY-cert.pub, as ssh looks for it), and the keys and certificates in ssh-agent.
+// A key in the agent is signed for by the agent, so an encrypted file the agent holds is never
+// asked for its passphrase; one it does not hold is asked only when the server would take it.
 
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { utils, type ParsedKey } from 'ssh2';
-import { ValidationError } from '../errors';
-import { certifiedKey } from '../protocol/ssh2-ext';
+import { fingerprintSha256, isCertificateKeyType, SshReader } from '../auth/sshcert';
+import { agentKeys, agentSigner, OneKeyAgent, type Signer } from '../protocol/agent';
+import { certifiedKey, type KeyOffer } from '../protocol/ssh2-ext';
+import { DEFAULT_IDENTITY_FILES } from './options';
+import type { AskPassphrase } from './passphrase';
 
-export interface ClientIdentity {
-  keyFile: string;
-  certFile: string | undefined;
-  /** The certificate if there is one, else the plain key. */
-  key: ParsedKey;
-  /** What is offered, in order: the certificate (if any), then the plain key, as ssh does. */
-  keys: ParsedKey[];
-  /** What the user sees in -v output. */
-  description: string;
+export interface Identity extends KeyOffer {
+  /** What ssh -v names it by: the file, or the agent's comment for the key. */
+  label: string;
+  /** The plain public key's blob, which a certificate shares with its key. */
+  keyBlob: Buffer;
+  /** Named by -i or IdentityFile (not one of ssh's default names, nor the agent's alone). */
+  explicit: boolean;
+  fromAgent: boolean;
 }
 
-const DEFAULT_KEYS = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
+export interface IdentitySources {
+  /** -i and IdentityFile, in order; empty: ssh's default names. */
+  files: readonly string[];
+  /** -o CertificateFile: this certificate for the key, or none. */
+  certFile: string | undefined;
+  /** ssh_config's CertificateFiles: the first that exists and certifies a key is its certificate. */
+  certFiles: readonly string[];
+  /** The agent's socket; undefined: no agent. */
+  agentSocket: string | undefined;
+  /** IdentitiesOnly: of the agent's keys, only those the files name. */
+  identitiesOnly: boolean;
+  /** BatchMode: never ask for a passphrase. */
+  batchMode: boolean;
+  /** NumberOfPasswordPrompts: how often a passphrase is asked for before the key is passed over. */
+  passwordPrompts: number;
+}
 
-/**
- * Loads -i KEYFILE (or ssh's default key names) and its certificate: -o CertificateFile, else
- * the first of ssh_config's CertificateFiles that exists and certifies this key (as ssh pairs
- * them), else KEYFILE-cert.pub beside it, if any.
- */
-export function loadIdentity(keyFile: string | undefined, certFile: string | undefined, configCerts: readonly string[] = []): ClientIdentity {
-  const candidates = keyFile ? [expandHome(keyFile)] : DEFAULT_KEYS.map((k) => path.join(os.homedir(), '.ssh', k));
-  const file = candidates.find((f) => fs.existsSync(f));
-  if (!file) {
-    throw new ValidationError(keyFile ? `Warning: Identity file ${keyFile} not accessible: No such file or directory.` : 'no identity: pass -i KEYFILE (and keep KEYFILE-cert.pub beside it)');
+export interface IdentityIO {
+  ask: AskPassphrase;
+  warn(line: string): void;
+  debug(line: string): void;
+}
+
+/** The agent's socket that IdentityAgent names: the default and SSH_AUTH_SOCK read that variable, $VAR another; none, none. */
+export function agentSocketPath(identityAgent: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (identityAgent === undefined || identityAgent === 'SSH_AUTH_SOCK') return env.SSH_AUTH_SOCK || undefined;
+  if (identityAgent.toLowerCase() === 'none') return undefined;
+  if (identityAgent.startsWith('$')) return env[identityAgent.slice(1)] || undefined;
+  return identityAgent;
+}
+
+export async function loadIdentities(src: IdentitySources, io: IdentityIO): Promise<Identity[]> {
+  const explicit = src.files.length > 0;
+  const files: Identity[] = [];
+  for (const file of (explicit ? src.files : DEFAULT_IDENTITY_FILES).map(expandHome)) {
+    files.push(...(await fileIdentities(file, explicit, src, io)));
   }
-  const parsed = utils.parseKey(fs.readFileSync(file));
-  if (parsed instanceof Error) throw new ValidationError(`${file}: cannot read the private key: ${parsed.message}`);
-  const key = Array.isArray(parsed) ? (parsed[0] as ParsedKey) : parsed;
-  if (!key.isPrivateKey()) throw new ValidationError(`${file}: not a private key`);
-  if (!certFile) {
-    for (const candidate of configCerts.map(expandHome).filter((f) => fs.existsSync(f))) {
-      try {
-        return certified(file, key, candidate);
-      } catch {
-        // a certificate for another identity, or none: ssh passes over it too
-      }
+  let agent: Identity[] = [];
+  if (src.agentSocket !== undefined) {
+    try {
+      const { keys, skipped } = await agentKeys(src.agentSocket);
+      for (const line of skipped) io.debug(`agent: skipped ${line}`);
+      const sign = agentSigner(src.agentSocket);
+      agent = keys.map(({ key, comment }) => ({
+        key,
+        agent: new OneKeyAgent(key, sign),
+        label: comment,
+        keyBlob: plainBlob(key),
+        explicit: false,
+        fromAgent: true,
+      }));
+    } catch (err) {
+      io.debug(`get_agent_identities: ${src.agentSocket}: ${(err as Error).message}`);
     }
   }
-  const certPath = certFile ? expandHome(certFile) : `${file}-cert.pub`;
-  if (!fs.existsSync(certPath)) {
-    if (certFile) throw new ValidationError(`certificate file ${certFile} not found`);
-    return { keyFile: file, certFile: undefined, key, keys: [key], description: `${file} (${key.type}, no certificate)` };
-  }
-  return certified(file, key, certPath);
+  const ordered = certificatesFirst(orderIdentities(files, agent, src.identitiesOnly));
+  for (const id of ordered) io.debug(`Will attempt key: ${describeIdentity(id)}`);
+  return ordered;
 }
 
-/** The key with its certificate; throws when the certificate is not one, or is for another key. */
-function certified(file: string, key: ParsedKey, certPath: string): ClientIdentity {
-  const certKey = certifiedKey(key, fs.readFileSync(certPath, 'utf8'), certPath);
-  return { keyFile: file, certFile: certPath, key: certKey, keys: [certKey, key], description: `${file} with certificate ${certPath}` };
+/**
+ * ssh's order (sshconnect2.c, pubkey_prepare): the agent's keys that the files name, in the
+ * agent's order and signed by it; then the agent's other keys (not with IdentitiesOnly); then
+ * the files the agent does not hold (those that can be signed with: not a public key alone).
+ */
+export function orderIdentities(files: readonly Identity[], agent: readonly Identity[], identitiesOnly: boolean): Identity[] {
+  const remaining = [...files];
+  const preferred: Identity[] = [];
+  const agentOnly: Identity[] = [];
+  for (const held of agent) {
+    const blob = held.key.getPublicSSH();
+    const at = remaining.findIndex((f) => f.key.getPublicSSH().equals(blob));
+    const named = at >= 0 ? remaining.splice(at, 1)[0] : undefined;
+    if (named) preferred.push({ ...named, key: held.key, agent: held.agent, fromAgent: true });
+    else if (!identitiesOnly) agentOnly.push(held);
+  }
+  return [...preferred, ...agentOnly, ...remaining.filter(canSign)];
+}
+
+/**
+ * Each certificate moved ahead of its own plain key. ssh offers a key before its certificate;
+ * ferry offers the certificate first, so that a ferry node, which takes certificates only,
+ * does not log a refused plain key for every login.
+ */
+export function certificatesFirst(ids: readonly Identity[]): Identity[] {
+  const out: Identity[] = [];
+  for (const id of ids) {
+    const plainAt = isCertificateKeyType(id.key.type) ? out.findIndex((o) => !isCertificateKeyType(o.key.type) && o.keyBlob.equals(id.keyBlob)) : -1;
+    if (plainAt >= 0) out.splice(plainAt, 0, id);
+    else out.push(id);
+  }
+  return out;
+}
+
+/** As ssh -v shows it: `FILE ED25519-CERT SHA256:... explicit agent`. */
+export function describeIdentity(id: Identity): string {
+  const kind = keyKind(id.key.type);
+  return [id.label, kind, fingerprintSha256(id.keyBlob), ...(id.explicit ? ['explicit'] : []), ...(id.fromAgent ? ['agent'] : [])].join(' ');
+}
+
+function keyKind(type: string): string {
+  const cert = isCertificateKeyType(type);
+  const plain = cert ? type.replace(/-cert-v01@openssh\.com$/, '') : type;
+  const base = plain === 'ssh-ed25519' ? 'ED25519' : plain === 'ssh-rsa' ? 'RSA' : plain.startsWith('ecdsa-') ? 'ECDSA' : plain;
+  return cert ? `${base}-CERT` : base;
+}
+
+function plainBlob(key: ParsedKey): Buffer {
+  const blob = key.getPublicSSH();
+  if (!isCertificateKeyType(key.type)) return blob;
+  // A certificate adapter is its key underneath (protocol/agent.ts, ssh2-ext's showAs).
+  return (Object.getPrototypeOf(key) as ParsedKey).getPublicSSH();
+}
+
+/**
+ * One key file's identities: its certificate (if any), then the key. None when it is not there
+ * or cannot be read. A public key file (IdentityFile ~/.ssh/key.pub, as for keys that live in
+ * an agent only) is kept for the agent to sign for, and dropped when the agent does not hold it.
+ */
+async function fileIdentities(file: string, explicit: boolean, src: IdentitySources, io: IdentityIO): Promise<Identity[]> {
+  if (!fs.existsSync(file)) return [];
+  const text = fs.readFileSync(file);
+  const parsed = firstKey(utils.parseKey(text));
+  let key: ParsedKey; // the private key when it could be read, else the public key
+  let sign: Signer | undefined;
+  if (!(parsed instanceof Error)) {
+    key = parsed;
+  } else if (/no passphrase given/.test(parsed.message)) {
+    const decrypt = decrypter(file, text, src, io);
+    const pub = publicKeyBeside(file) ?? publicKeyInside(text) ?? (await decrypt());
+    if (pub === undefined) return [];
+    key = pub;
+    sign = async (_shown, data, options) => {
+      const priv = await decrypt();
+      if (priv === undefined) throw new Error(`${file}: no passphrase, so not signed with`);
+      const signature = priv.sign(data, options.hash);
+      if (signature instanceof Error) throw signature;
+      return signature;
+    };
+  } else {
+    io.warn(`Load key "${file}": invalid format (${parsed.message})`);
+    return [];
+  }
+  const keyBlob = key.getPublicSSH();
+  const plain: Identity = { key, ...(sign ? { agent: new OneKeyAgent(key, sign) } : {}), label: file, keyBlob, explicit, fromAgent: false };
+  const cert = certificateFor(file, key, src, io);
+  if (cert === undefined) return [plain];
+  return [{ ...plain, key: cert, ...(sign ? { agent: new OneKeyAgent(cert, sign) } : {}) }, plain];
+}
+
+/** Whether ferry can sign for it: a private key, or an agent (ssh-agent, or a passphrase to ask for). */
+function canSign(id: Identity): boolean {
+  return id.agent !== undefined || id.key.isPrivateKey();
+}
+
+/** -o CertificateFile, else the first config CertificateFile that certifies this key, else KEY-cert.pub. */
+function certificateFor(file: string, key: ParsedKey, src: IdentitySources, io: IdentityIO): ParsedKey | undefined {
+  if (src.certFile !== undefined) {
+    const certPath = expandHome(src.certFile);
+    if (!fs.existsSync(certPath)) {
+      io.warn(`certificate file ${src.certFile} not found`);
+      return undefined;
+    }
+    return certifiedKey(key, fs.readFileSync(certPath, 'utf8'), certPath);
+  }
+  for (const candidate of src.certFiles.map(expandHome).filter((f) => fs.existsSync(f))) {
+    try {
+      return certifiedKey(key, fs.readFileSync(candidate, 'utf8'), candidate);
+    } catch {
+      // a certificate for another identity, or none: ssh passes over it too
+    }
+  }
+  const beside = `${file}-cert.pub`;
+  if (!fs.existsSync(beside)) return undefined;
+  try {
+    return certifiedKey(key, fs.readFileSync(beside, 'utf8'), beside);
+  } catch (err) {
+    io.warn(`${beside}: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
+/**
+ * Decrypts `file` once, asking for its passphrase as ssh does (load_identity_file): first an
+ * empty one, then up to NumberOfPasswordPrompts times, never in BatchMode; an empty answer
+ * passes the key over. The outcome is kept, so the certificate and the key ask once.
+ */
+function decrypter(file: string, text: Buffer, src: IdentitySources, io: IdentityIO): () => Promise<ParsedKey | undefined> {
+  let outcome: Promise<ParsedKey | undefined> | undefined;
+  const attempt = async (): Promise<ParsedKey | undefined> => {
+    for (let i = 0; i <= src.passwordPrompts; i++) {
+      let passphrase = '';
+      if (i > 0) {
+        if (src.batchMode) return undefined;
+        const answer = await io.ask(`Enter passphrase for key '${file}': `);
+        if (!answer) return undefined;
+        passphrase = answer;
+      }
+      const parsed = firstKey(utils.parseKey(text, passphrase));
+      if (!(parsed instanceof Error)) return parsed;
+      if (i > 0) io.debug(`${file}: ${parsed.message}`);
+    }
+    return undefined;
+  };
+  return () => (outcome ??= attempt());
+}
+
+function firstKey(parsed: ParsedKey | ParsedKey[] | Error): ParsedKey | Error {
+  if (parsed instanceof Error) return parsed;
+  const key = Array.isArray(parsed) ? parsed[0] : parsed;
+  return key ?? new Error('no key in the file');
+}
+
+/** FILE.pub, when it is there and a public key. */
+function publicKeyBeside(file: string): ParsedKey | undefined {
+  const pubFile = `${file}.pub`;
+  if (!fs.existsSync(pubFile)) return undefined;
+  const parsed = firstKey(utils.parseKey(fs.readFileSync(pubFile)));
+  return parsed instanceof Error ? undefined : parsed;
+}
+
+/** The public key an OpenSSH-format private key file carries unencrypted (PROTOCOL.key), as ssh reads it. */
+function publicKeyInside(text: Buffer): ParsedKey | undefined {
+  const m = /-----BEGIN OPENSSH PRIVATE KEY-----([^-]*)-----END OPENSSH PRIVATE KEY-----/.exec(text.toString('latin1'));
+  if (!m?.[1]) return undefined;
+  try {
+    const r = new SshReader(Buffer.from(m[1].replace(/\s+/g, ''), 'base64'));
+    if (r.readBytes(15, 'magic').toString('latin1') !== 'openssh-key-v1\0') return undefined;
+    r.readString('cipher');
+    r.readString('kdf');
+    r.readString('kdf options');
+    if (r.readUint32('number of keys') < 1) return undefined;
+    const parsed = firstKey(utils.parseKey(r.readString('public key')));
+    return parsed instanceof Error ? undefined : parsed;
+  } catch {
+    return undefined;
+  }
 }
 
 export function expandHome(p: string): string {
   return p === '~' ? os.homedir() : p.startsWith('~/') ? path.join(os.homedir(), p.slice(2)) : p;
 }
-

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { buildInvocation, expandTokens, optionsFirst, sshGArguments, type RawSshFlags } from './options';
 import type { SshConfigEntry } from './sshconfig';
 
-const flags = (extra: Partial<RawSshFlags> = {}): RawSshFlags => ({ o: [], R: [], L: [], D: [], ...extra });
+const flags = (extra: Partial<RawSshFlags> = {}): RawSshFlags => ({ i: [], o: [], R: [], L: [], D: [], ...extra });
 
 /** `keyword value` lines as ssh -G prints them. */
 function config(text: string): SshConfigEntry[] {
@@ -60,17 +60,17 @@ describe('ferry ssh options with ssh_config', () => {
       userknownhostsfile ${home}/.ssh/known_hosts ${home}/.ssh/known_hosts2
       globalknownhostsfile /etc/ssh/ssh_known_hosts /etc/ssh/ssh_known_hosts2`));
     assert.equal(inv.host, 'dev.example', 'ssh lowercases the name it looks up in known_hosts');
-    assert.equal(inv.keyFile, undefined, "ssh's default identities leave ferry's own search");
+    assert.deepEqual(inv.identityFiles, [], "ssh's default identities: ferry's defaults, the same");
     assert.deepEqual(inv.userKnownHostsFiles, [`${home}/.ssh/known_hosts`, `${home}/.ssh/known_hosts2`]);
     assert.equal(inv.escapeCommandline, true);
     assert.equal(inv.connectTimeout, 0);
     assert.deepEqual(inv.configNotes, []);
-    assert.equal(buildInvocation('dev', [], flags(), 'me', config('identityfile ~/.ssh/id_rsa')).keyFile, path.join(os.userInfo().homedir, '.ssh', 'id_rsa'), 'one default name, set on purpose');
+    assert.deepEqual(buildInvocation('dev', [], flags(), 'me', config('identityfile ~/.ssh/id_rsa')).identityFiles, [path.join(os.userInfo().homedir, '.ssh', 'id_rsa')], 'one default name, set on purpose');
     assert.equal(buildInvocation('[::1]', [], flags(), 'me', config('hostname [::1]')).host, '::1');
     assert.deepEqual(buildInvocation('dev', [], flags(), 'me', config('userknownhostsfile none\nglobalknownhostsfile none')).userKnownHostsFiles, []);
   });
 
-  it('takes what ssh -G answered for the whole command line, but picks the one identity itself', () => {
+  it('takes what ssh -G answered for the whole command line', () => {
     // As ssh -G prints them for `-o User=ouser -p 2222 -i /cli/key -v -T -R 8080:localhost:80 -D 1081 bob@dev`
     // with a config that adds IdentityFile /cfg/key, LogLevel QUIET, RequestTTY force and forwards.
     const cfg = config(`
@@ -86,10 +86,11 @@ describe('ferry ssh options with ssh_config', () => {
       localforward [127.0.0.1]:5432 [db]:5432
       dynamicforward 1081
       dynamicforward 1080`);
-    const inv = buildInvocation('bob@dev', [], flags({ p: '2222', o: ['User=ouser'], i: '/cli/key', v: 1, T: true, R: ['8080:localhost:80'], D: ['1081'] }), 'me', cfg);
+    const inv = buildInvocation('bob@dev', [], flags({ p: '2222', o: ['User=ouser'], i: ['/cli/key'], v: 1, T: true, R: ['8080:localhost:80'], D: ['1081'] }), 'me', cfg);
     assert.equal(inv.login, 'ouser');
     assert.equal(inv.port, 2222);
-    assert.equal(inv.keyFile, '/cli/key', 'none exists: the first, -i');
+    assert.deepEqual(inv.identityFiles, ['/cli/key', '/cfg/key'], 'each, -i first');
+    assert.deepEqual(inv.warnings, ['Warning: Identity file /cli/key not accessible: No such file or directory.']);
     assert.equal(inv.verbosity, 1);
     assert.equal(inv.quiet, false);
     assert.equal(inv.pty, 'never', '-T');
@@ -150,7 +151,7 @@ describe('ferry ssh options with ssh_config', () => {
     assert.throws(() => buildInvocation('dev', [], flags({ o: ['ServerAliveInterval=soon'] }), 'me'), /-o ServerAliveInterval: "soon"/);
   });
 
-  it("offers the config's first identity that exists, with its tokens expanded", () => {
+  it("takes the config's identities, agent and prompts, with their tokens expanded", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-idf-'));
     try {
       fs.writeFileSync(path.join(dir, 'key_127.0.0.1_dev1'), '');
@@ -160,10 +161,18 @@ describe('ferry ssh options with ssh_config', () => {
         identityfile ${dir}/missing
         identityfile ${dir}/key_%h_%r
         certificatefile ${dir}/cert_%n`));
-      assert.equal(inv.keyFile, path.join(dir, 'key_127.0.0.1_dev1'));
+      assert.deepEqual(inv.identityFiles, [`${dir}/missing`, path.join(dir, 'key_127.0.0.1_dev1')]);
       assert.deepEqual(inv.certFiles, [path.join(dir, 'cert_dev')]);
-      const none = buildInvocation('dev', [], flags(), 'me', config(`identityfile ${dir}/missing_%p`));
-      assert.equal(none.keyFile, `${dir}/missing_22`, 'none exists: the first, so the error names it');
+      const agent = buildInvocation('dev', [], flags(), 'me', config('identityagent /run/agent.sock\nidentitiesonly yes\nbatchmode yes\nnumberofpasswordprompts 1'));
+      assert.equal(agent.identityAgent, '/run/agent.sock');
+      assert.deepEqual([agent.identitiesOnly, agent.batchMode, agent.passwordPrompts], [true, true, 1]);
+      const defaults = buildInvocation('dev', [], flags(), 'me', config('identitiesonly no\nbatchmode no\nnumberofpasswordprompts 3'));
+      assert.deepEqual([defaults.identityAgent, defaults.identitiesOnly, defaults.batchMode, defaults.passwordPrompts, defaults.configNotes], [undefined, false, false, 3, []]);
+      const noConfig = buildInvocation('dev', [], flags({ i: ['~/a', '~/b'], o: ['IdentityFile=~/c', 'IdentityAgent=~/agent_%r', 'NumberOfPasswordPrompts=0'] }), 'me');
+      assert.deepEqual(noConfig.identityFiles, ['~/a', '~/b', '~/c'].map((f) => path.join(os.userInfo().homedir, f.slice(2))), 'without ssh -G: each, -i first');
+      assert.equal(noConfig.identityAgent, path.join(os.userInfo().homedir, 'agent_me'));
+      assert.equal(noConfig.passwordPrompts, 0);
+      assert.throws(() => buildInvocation('dev', [], flags({ o: ['NumberOfPasswordPrompts=x'] }), 'me'), /NumberOfPasswordPrompts: "x"/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -29,11 +29,19 @@ export interface SshInvocation {
   port: number;
   login: string;
   command: string[];
-  keyFile: string | undefined;
+  /** -i and IdentityFile, in the order given, tokens expanded; empty: ssh's default names. */
+  identityFiles: string[];
   /** -o CertificateFile: this certificate or none. */
   certFile: string | undefined;
   /** ssh_config's CertificateFiles: the first that exists and certifies the key is offered. */
   certFiles: string[];
+  /** IdentityAgent as given: undefined for SSH_AUTH_SOCK (the default), none, $VAR or a path. */
+  identityAgent: string | undefined;
+  identitiesOnly: boolean;
+  /** BatchMode: never ask (for a passphrase; host keys follow StrictHostKeyChecking). */
+  batchMode: boolean;
+  /** NumberOfPasswordPrompts: how often a key's passphrase is asked for. */
+  passwordPrompts: number;
   noCommand: boolean;
   /** yes: a terminal when stdin is one (-t, RequestTTY yes); force: always (-tt). */
   pty: 'auto' | 'yes' | 'force' | 'never';
@@ -64,7 +72,7 @@ export interface SshInvocation {
 export interface RawSshFlags {
   p?: string;
   l?: string;
-  i?: string;
+  i: string[];
   N?: boolean;
   /** -t once: a terminal when stdin is one; twice: always. */
   t?: number;
@@ -162,9 +170,13 @@ export function buildInvocation(destination: string, command: string[], flags: R
     port: uriPort ?? 22,
     login: destLogin ?? defaultLogin,
     command: command[0] === '--' ? command.slice(1) : command,
-    keyFile: flags.i,
+    identityFiles: [...flags.i],
     certFile: undefined,
     certFiles: [],
+    identityAgent: undefined,
+    identitiesOnly: false,
+    batchMode: false,
+    passwordPrompts: 3,
     noCommand: Boolean(flags.N),
     pty: (flags.t ?? 0) >= 2 ? 'force' : flags.t ? 'yes' : flags.T ? 'never' : 'auto',
     quiet: Boolean(flags.q),
@@ -185,12 +197,12 @@ export function buildInvocation(destination: string, command: string[], flags: R
     warnings: [],
   };
   const extra: Extra = { remoteCommand: undefined, clearForwards: false };
-  const seen = new Set<string>(); // ssh keeps the first value given for an option
+  const seen = new Set<string>(); // ssh keeps the first value given for an option, and adds up files
   for (const raw of flags.o) {
     const m = /^\s*([A-Za-z]+)\s*(?:=\s*|\s+)(.*?)\s*$/.exec(raw);
     if (!m || !m[1] || m[2] === undefined) throw new ValidationError(`command-line: bad -o option "${raw}" (expected Keyword=value)`);
     const key = m[1].toLowerCase();
-    if (seen.has(key)) continue;
+    if (seen.has(key) && key !== 'identityfile') continue;
     seen.add(key);
     applyOption(inv, extra, m[1], key, m[2], '-o');
   }
@@ -213,10 +225,14 @@ export function buildInvocation(destination: string, command: string[], flags: R
   inv.dynamic = distinct(inv.dynamic);
   const tokens = fileTokens(inv, host);
   // ssh -G leaves out an -i file that is not there, and ssh warns and goes on with the rest.
-  if (config !== undefined && flags.i !== undefined && !fs.existsSync(expandTokens(flags.i, tokens, 'IdentityFile'))) {
-    inv.warnings.push(`Warning: Identity file ${flags.i} not accessible: No such file or directory.`);
+  for (const file of flags.i) {
+    if (!fs.existsSync(expandTokens(file, tokens, 'IdentityFile'))) inv.warnings.push(`Warning: Identity file ${file} not accessible: No such file or directory.`);
   }
-  if (inv.keyFile !== undefined) inv.keyFile = expandTokens(inv.keyFile, tokens, 'IdentityFile');
+  inv.identityFiles = inv.identityFiles.map((f) => expandTokens(f, tokens, 'IdentityFile'));
+  // ssh -G has expanded IdentityAgent's tokens already.
+  if (config === undefined && inv.identityAgent !== undefined && !/^(none|SSH_AUTH_SOCK|\$.*)$/.test(inv.identityAgent)) {
+    inv.identityAgent = expandTokens(inv.identityAgent, tokens, 'IdentityAgent');
+  }
   if (inv.certFile !== undefined) inv.certFile = expandTokens(inv.certFile, tokens, 'CertificateFile');
   inv.certFiles = inv.certFiles.map((f) => expandTokens(f, tokens, 'CertificateFile'));
   return inv;
@@ -253,7 +269,7 @@ const UNSUPPORTED: Record<string, { name: string; harmless: string }> = {
 };
 
 /** OpenSSH's default identities, all of which ssh -G lists, in this order, when no IdentityFile is set. */
-const DEFAULT_IDENTITIES = ['id_rsa', 'id_ecdsa', 'id_ecdsa_sk', 'id_ed25519', 'id_ed25519_sk', 'id_xmss', 'id_dsa'].map((k) => `~/.ssh/${k}`).join(' ');
+export const DEFAULT_IDENTITY_FILES = ['id_rsa', 'id_ecdsa', 'id_ecdsa_sk', 'id_ed25519', 'id_ed25519_sk', 'id_xmss', 'id_dsa'].map((k) => `~/.ssh/${k}`);
 
 /**
  * Takes what ssh -G printed as the truth: it saw the whole command line and the config. Only
@@ -279,6 +295,10 @@ function applyConfig(inv: SshInvocation, extra: Extra, config: readonly SshConfi
     sessiontype: 'default',
     remotecommand: undefined,
     clearallforwardings: 'no',
+    identityagent: undefined,
+    identitiesonly: 'no',
+    batchmode: 'no',
+    numberofpasswordprompts: '3',
   };
   inv.remote = [];
   inv.local = [];
@@ -334,13 +354,9 @@ function applyConfig(inv: SshInvocation, extra: Extra, config: readonly SshConfi
   }
   // -o CertificateFile is among them, first: with ssh -G every certificate is a candidate.
   inv.certFile = undefined;
-  inv.keyFile = undefined;
-  if (identities.length > 0 && identities.join(' ') !== DEFAULT_IDENTITIES) {
-    // ssh offers each in turn (-i first); ferry offers one: the first that exists (or the first, to name it).
-    const tokens = fileTokens(inv, ctx.host);
-    inv.keyFile = identities.find((f) => fs.existsSync(expandTokens(f, tokens, 'IdentityFile'))) ?? identities[0];
-    inv.configNotes.push(`ssh -G: identityfile ${inv.keyFile}`);
-  }
+  // ssh offers each in turn, -i first; ssh's default names are ferry's default too.
+  inv.identityFiles = identities.join(' ') === DEFAULT_IDENTITY_FILES.join(' ') ? [] : identities;
+  for (const file of inv.identityFiles) inv.configNotes.push(`ssh -G: identityfile ${file}`);
 }
 
 /** ssh_config(5) TOKENS for IdentityFile and CertificateFile. */
@@ -400,7 +416,20 @@ function applyOption(inv: SshInvocation, extra: Extra, name: string, key: string
       inv.certFile = value;
       return;
     case 'identityfile':
-      inv.keyFile ??= value;
+      inv.identityFiles.push(value);
+      return;
+    case 'identityagent':
+      inv.identityAgent = value;
+      return;
+    case 'identitiesonly':
+      inv.identitiesOnly = yesNo(name, value, where);
+      return;
+    case 'batchmode':
+      inv.batchMode = yesNo(name, value, where);
+      return;
+    case 'numberofpasswordprompts':
+      if (!/^\d+$/.test(value)) throw new ValidationError(`${where} NumberOfPasswordPrompts: "${value}" is not a number`);
+      inv.passwordPrompts = Number(value);
       return;
     case 'port':
       inv.port = port(value, `${where} Port`);
@@ -440,12 +469,10 @@ function applyOption(inv: SshInvocation, extra: Extra, name: string, key: string
     case 'clearallforwardings':
       extra.clearForwards = yesNo(name, value, where);
       return;
-    case 'batchmode':
-    case 'identitiesonly':
     case 'serveralivecountmax':
-      return; // accepted for scripts written for ssh; ferry never prompts for passwords
+      return; // accepted for scripts written for ssh
     default:
-      throw new ValidationError(`command-line: Bad configuration option: ${name.toLowerCase()} (ferry ssh supports ExitOnForwardFailure, StrictHostKeyChecking, UserKnownHostsFile, CertificateFile, IdentityFile, Port, User, ServerAliveInterval, ConnectTimeout, LogLevel, EscapeChar, EnableEscapeCommandline, RequestTTY, SessionType, RemoteCommand, ClearAllForwardings, GlobalKnownHostsFile, HashKnownHosts, BatchMode, IdentitiesOnly, ServerAliveCountMax; ProxyJump, ProxyCommand, KnownHostsCommand and RevokedHostKeys only as none, PermitRemoteOpen only as any, ForkAfterAuthentication only as no)`);
+      throw new ValidationError(`command-line: Bad configuration option: ${name.toLowerCase()} (ferry ssh supports ExitOnForwardFailure, StrictHostKeyChecking, UserKnownHostsFile, CertificateFile, IdentityFile, IdentityAgent, IdentitiesOnly, BatchMode, NumberOfPasswordPrompts, Port, User, ServerAliveInterval, ConnectTimeout, LogLevel, EscapeChar, EnableEscapeCommandline, RequestTTY, SessionType, RemoteCommand, ClearAllForwardings, GlobalKnownHostsFile, HashKnownHosts, ServerAliveCountMax; ProxyJump, ProxyCommand, KnownHostsCommand and RevokedHostKeys only as none, PermitRemoteOpen only as any, ForkAfterAuthentication only as no)`);
   }
 }
 

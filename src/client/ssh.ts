@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import readline from 'node:readline';
-import { Client, type ServerHostKeyAlgorithm, type Channel, type ClientChannel, type ParsedKey } from 'ssh2';
+import { Client, type ServerHostKeyAlgorithm, type Channel, type ClientChannel } from 'ssh2';
 import { describeError, OpenFailure } from '../errors';
 import { forwardResolver } from '../lookup';
 import { Scope } from '../scope';
@@ -29,9 +29,10 @@ import {
   type RemoteForward,
   type RemoteForwardTarget,
 } from './forwardspec';
-import { expandHome, loadIdentity } from './identity';
+import { agentSocketPath, describeIdentity, expandHome, loadIdentities, type Identity } from './identity';
 import { appendKnownHost, hostLookupName, loadKnownHosts, patternsMatch, verifyHostKey } from './knownhosts';
 import { EXIT_FAILURE, type SshInvocation } from './options';
+import { passphraseAsker } from './passphrase';
 import { serveSocks } from './socks';
 
 export { EXIT_FAILURE };
@@ -101,10 +102,10 @@ export class SshSession {
   async run(): Promise<number> {
     for (const note of this.#inv.configNotes) this.#debug(note);
     for (const warning of this.#inv.warnings) this.#warn(warning);
-    const identity = loadIdentity(this.#inv.keyFile, this.#inv.certFile, this.#inv.certFiles);
-    this.#debug(`Offering ${identity.description}`);
     try {
-      await this.#connect(identity.keys);
+      const identities = await this.#identities();
+      if (identities.length === 0) throw new Error('no identity: pass -i KEYFILE (with KEYFILE-cert.pub beside it), or add the key to ssh-agent');
+      await this.#connect(identities);
     } catch (err) {
       this.#say(describeError(err));
       return EXIT_FAILURE;
@@ -142,11 +143,28 @@ export class SshSession {
     }
   }
 
-  #connect(keys: ParsedKey[]): Promise<void> {
+  #identities(): Promise<Identity[]> {
+    const inv = this.#inv;
+    const debug = (line: string) => this.#debug(line);
+    const sources = {
+      files: inv.identityFiles,
+      certFile: inv.certFile,
+      certFiles: inv.certFiles,
+      agentSocket: agentSocketPath(inv.identityAgent),
+      identitiesOnly: inv.identitiesOnly,
+      batchMode: inv.batchMode,
+      passwordPrompts: inv.passwordPrompts,
+    };
+    return loadIdentities(sources, { ask: passphraseAsker(debug), warn: (line) => this.#warn(line), debug });
+  }
+
+  #connect(identities: Identity[]): Promise<void> {
     const inv = this.#inv;
     return new Promise((resolve, reject) => {
       let hostKeyError: string | undefined;
       const onError = (err: Error & { level?: string }) => {
+        // An agent that would not sign (or a passphrase not given): ssh2 goes on to the next key.
+        if (err.level === 'agent') return this.#debug(`agent: ${err.message}`);
         if (hostKeyError) return reject(new Error(hostKeyError));
         if (err.level === 'client-authentication') return reject(new Error(`${inv.login}@${inv.host}: Permission denied (publickey).`));
         if (err.level === 'client-timeout') return reject(new Error(`ssh: connect to host ${inv.host} port ${inv.port}: Connection timed out`));
@@ -155,7 +173,7 @@ export class SshSession {
         if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return reject(new Error(`ssh: Could not resolve hostname ${inv.host}: Name or service not known`));
         reject(new Error(`ssh: connect to host ${inv.host} port ${inv.port}: ${err.message}`));
       };
-      this.#client.once('error', onError);
+      this.#client.on('error', onError);
       this.#client.once('ready', () => {
         this.#client.off('error', onError);
         // Forwarded connections share this socket; see the node's connection.ts on Nagle.
@@ -178,7 +196,7 @@ export class SshSession {
         host: inv.host,
         port: inv.port,
         username: inv.login,
-        authHandler: offerKeys(inv.login, keys),
+        authHandler: offerKeys(inv.login, identities, (offer) => this.#debug(`Offering public key: ${describeIdentity(offer as Identity)}`)),
         // ssh2 sends OpenSSH extensions (streamlocal) only to servers named OpenSSH unless told.
         strictVendor: false,
         // Ask for the host certificate only when a CA for this host is known, as OpenSSH does.

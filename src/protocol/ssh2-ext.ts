@@ -2,7 +2,7 @@
 // both directions and channel-open refusals that carry a reason code and text. Kept here so
 // that nothing else reaches into ssh2's internals.
 
-import type { AnyAuthMethod, AuthHandlerMiddleware, Client, Connection, ParsedKey, Session } from 'ssh2';
+import type { AnyAuthMethod, AuthHandlerMiddleware, BaseAgent, Client, Connection, ParsedKey, Session } from 'ssh2';
 import { ValidationError } from '../errors';
 import { isCertificateKeyType, parseAuthorizedKeyLine, parseCertificate } from '../auth/sshcert';
 import type { OpenFailureReason } from '../errors';
@@ -72,28 +72,40 @@ export function certifiedKey(key: ParsedKey, certLine: string, source: string): 
   if (!cert.key.blob.equals(key.getPublicSSH())) {
     throw new ValidationError(`${source}: the certificate is for a different key than ${key.comment || 'the private key'}`);
   }
+  return showAs(key, line.type, line.blob);
+}
+
+/** `key`, shown to the server (and to an agent) as type `type` with blob `blob`; it signs as `key`. */
+export function showAs(key: ParsedKey, type: string, blob: Buffer): ParsedKey {
   const adapter = Object.create(key) as ParsedKey & { type: string };
-  Object.defineProperty(adapter, 'type', { value: line.type, enumerable: true });
-  Object.defineProperty(adapter, 'getPublicSSH', { value: () => line.blob });
+  Object.defineProperty(adapter, 'type', { value: type, enumerable: true });
+  Object.defineProperty(adapter, 'getPublicSSH', { value: () => blob });
   return adapter;
 }
 
+/** A key to offer: signed by ssh2 with the key itself, or, when `agent` is set, by that agent. */
+export interface KeyOffer {
+  key: ParsedKey;
+  agent?: BaseAgent;
+}
+
 /**
- * An ssh2 authHandler that offers each key once, in order (a certificate, then its plain key,
- * as ssh does), then says there is nothing more to try (ssh2's documented `false`, which its
- * typings leave out). A parsed key, certificate adapters included, is only taken as it is
- * through an authHandler.
+ * An ssh2 authHandler that offers each key once, in order, then says there is nothing more to
+ * try (ssh2's documented `false`, which its typings leave out); `onOffer` hears each as it
+ * goes. A parsed key, certificate adapters included, is only taken as it is through an
+ * authHandler.
  */
-export function offerKeys(username: string, keys: readonly ParsedKey[]): AuthHandlerMiddleware {
+export function offerKeys(username: string, offers: readonly KeyOffer[], onOffer?: (offer: KeyOffer) => void): AuthHandlerMiddleware {
   let next = 0;
   return (_methods, _partial, callback) => {
-    const key = keys[next++];
-    if (key === undefined) return callback(false as unknown as AnyAuthMethod);
-    callback({ type: 'publickey', username, key });
+    const offer = offers[next++];
+    if (offer === undefined) return callback(false as unknown as AnyAuthMethod);
+    onOffer?.(offer);
+    callback(offer.agent ? { type: 'agent', username, agent: offer.agent } : { type: 'publickey', username, key: offer.key });
   };
 }
 
 /** One key, once. */
 export function offerKeyOnce(username: string, key: ParsedKey): AuthHandlerMiddleware {
-  return offerKeys(username, [key]);
+  return offerKeys(username, [{ key }]);
 }

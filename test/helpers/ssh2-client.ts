@@ -1,8 +1,17 @@
 // ssh2's client logged in to a node with a Ferry certificate, and its forward calls as promises:
 // what the protocol-level tests drive the node with.
 
-import { Client, type ParsedKey } from 'ssh2';
-import { offerKeyOnce } from '../../src/protocol/ssh2-ext';
+import fs from 'node:fs';
+import { Client, utils, type ParsedKey } from 'ssh2';
+import { certifiedKey, offerKeyOnce } from '../../src/protocol/ssh2-ext';
+
+/** The private key in `keyFile`, shown as the certificate in KEYFILE-cert.pub beside it. */
+export function certifiedKeyFile(keyFile: string): ParsedKey {
+  const parsed = utils.parseKey(fs.readFileSync(keyFile));
+  if (parsed instanceof Error) throw parsed;
+  const key = Array.isArray(parsed) ? (parsed[0] as ParsedKey) : parsed;
+  return certifiedKey(key, fs.readFileSync(`${keyFile}-cert.pub`, 'utf8'), `${keyFile}-cert.pub`);
+}
 
 export function connect(port: number, login: string, key: ParsedKey, readyTimeout?: number): Promise<Client> {
   return new Promise((resolve, reject) => {

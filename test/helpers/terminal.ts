@@ -20,9 +20,9 @@ export class TypedTerminal {
   #output = '';
   readonly exited: Promise<number>;
 
-  constructor(argv: string[], size = { cols: 132, rows: 40 }) {
+  constructor(argv: string[], size = { cols: 132, rows: 40 }, env: NodeJS.ProcessEnv = process.env) {
     const [file, ...args] = argv as [string, ...string[]];
-    this.#term = pty.spawn(file, args, { name: 'xterm-256color', ...size });
+    this.#term = pty.spawn(file, args, { name: 'xterm-256color', ...size, env: env as Record<string, string> });
     this.#term.onData((d) => { this.#output += d; });
     this.exited = new Promise((resolve) => this.#term.onExit((e) => resolve(e.exitCode)));
   }
