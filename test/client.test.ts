@@ -8,7 +8,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { TestCluster, roleYaml, type Credentials } from './helpers/cluster';
+import { TestCluster, devCluster, roleYaml, type Credentials } from './helpers/cluster';
 import { canConnect, echoServer, eventually, freePort, halfCloseExchange, halfCloseServer, roundTrip, start } from './helpers/process';
 import { startSshd, type Sshd } from './helpers/sshd';
 import { TypedTerminal, inTerminal } from './helpers/terminal';
@@ -524,11 +524,7 @@ describe('ferry ssh against a stock OpenSSH sshd', () => {
   let sshdLocalOnly: Sshd;
 
   before(async () => {
-    ensureOpenSSH();
-    dev = ensureOsUser('ferry-dev');
-    cluster = await TestCluster.start();
-    await cluster.role(roleYaml('dev', { logins: [dev.name] }));
-    creds = await cluster.user('alice', [dev.name], ['dev']);
+    ({ cluster, dev, creds } = await devCluster());
     const userCA = await cluster.auth.exportCA('user');
     sshd = await startSshd(userCA, ['AllowTcpForwarding yes']);
     sshdLocalOnly = await startSshd(userCA, ['AllowTcpForwarding local']);
@@ -660,11 +656,7 @@ describe('ferry ssh keys: ssh-agent and passphrases, as ssh finds them', () => {
   const sshAdd = (addArgs: string[], extra: NodeJS.ProcessEnv = {}) => execFileSync('ssh-add', addArgs, { env: env({ SSH_AUTH_SOCK: sock, ...extra }), stdio: 'pipe' });
 
   before(async () => {
-    ensureOpenSSH();
-    dev = ensureOsUser('ferry-dev');
-    cluster = await TestCluster.start();
-    await cluster.role(roleYaml('dev', { logins: [dev.name] }));
-    creds = await cluster.user('alice', [dev.name], ['dev']);
+    ({ cluster, dev, creds } = await devCluster());
     dir = fs.mkdtempSync('/tmp/ferry-keys-');
     fs.chmodSync(dir, 0o755); // sshd reads authorized_keys here as the login
     sock = path.join(dir, 'agent.sock');

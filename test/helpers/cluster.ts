@@ -10,6 +10,7 @@ import { SqliteStorage } from '../../src/auth/sqlite';
 import type { AuditQuery, StoredAuditEvent } from '../../src/auth/types';
 import { NodeService } from '../../src/node/server';
 import { eventually } from './process';
+import { ensureOpenSSH, ensureOsUser, type TestOsUser } from './system';
 
 export interface Credentials {
   key: string;
@@ -136,4 +137,13 @@ export function roleYaml(name: string, opts: {
     },
   };
   return JSON.stringify(doc); // JSON is YAML
+}
+
+/** A cluster with OpenSSH at hand, where alice (role dev) may log in as the OS user ferry-dev. */
+export async function devCluster(): Promise<{ cluster: TestCluster; dev: TestOsUser; creds: Credentials }> {
+  ensureOpenSSH();
+  const dev = ensureOsUser('ferry-dev');
+  const cluster = await TestCluster.start();
+  await cluster.role(roleYaml('dev', { logins: [dev.name] }));
+  return { cluster, dev, creds: await cluster.user('alice', [dev.name], ['dev']) };
 }
