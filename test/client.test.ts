@@ -430,7 +430,10 @@ describe('ferry ssh against the ferry node', () => {
       'Host behind-bastion',
       '  ProxyJump bastion',
       'Host *',
-      `  CertificateFile ${other.cert}`, // another key's: passed over for the one beside the key
+      // As ssh: CertificateFiles come first and then none is looked for beside the key. Another
+      // key's, with that key nowhere, is passed over; the second is signed for by the IdentityFile.
+      `  CertificateFile ${other.cert}`,
+      `  CertificateFile ${creds.cert}`,
       '',
     ].join('\n'));
     const run = ferry(['ssh', '-F', cfg, '-N', 'devbox']);
@@ -726,7 +729,13 @@ describe('ferry ssh keys: ssh-agent and passphrases, as ssh finds them', () => {
       assert.match(only.output(), /Permission denied \(publickey\)/);
       assert.doesNotMatch(only.output(), /Will attempt key: alice/);
 
-      // Keys that live in an agent (1Password, Secretive, a token) are named by their .pub.
+      // Keys that live in an agent (1Password, Secretive, a token) are named by their .pub; the
+      // certificate on disk is signed for by the agent's key (the agent holds no certificate).
+      sshAdd(['-D']);
+      const bare = path.join(dir, 'bare');
+      fs.copyFileSync(creds.key, bare);
+      fs.chmodSync(bare, 0o600);
+      sshAdd([bare]);
       const pub = ferryIn(env({ SSH_AUTH_SOCK: sock }), ['-o', 'IdentitiesOnly=yes', '-i', `${creds.key}.pub`, '-o', `CertificateFile=${creds.cert}`], ['echo', 'named-in-agent']);
       assert.equal((await pub.exited()).code, 0, pub.output());
       assert.match(pub.output(), /Offering public key: \S+\.pub ED25519-CERT SHA256:\S+ explicit agent[^]*named-in-agent/);
@@ -758,21 +767,54 @@ describe('ferry ssh keys: ssh-agent and passphrases, as ssh finds them', () => {
     }
   });
 
-  it('asks for an encrypted key\'s passphrase on the terminal, without echo, again after a wrong one', async () => {
-    const term = new TypedTerminal([process.execPath, ...NODE_FLAGS, FERRY, ...args(['-i', encrypted], ['echo', 'in-with-passphrase'])], undefined, env());
+  /** ferry in a terminal of the test's, stdin from /dev/null as git gives it, then `stty -a` there. */
+  const ferryThenStty = (extra: string[], command: string[], e: NodeJS.ProcessEnv) => {
+    const q = (a: string) => `'${a.replace(/'/g, "'\\''")}'`;
+    const line = [process.execPath, ...NODE_FLAGS, FERRY, ...args(extra, command)].map(q).join(' ');
+    return new TypedTerminal(['/bin/sh', '-c', `${line} </dev/null; echo "exit=$?"; stty -a; echo stty-done`], undefined, e);
+  };
+  const prompt = () => new RegExp(`Enter passphrase for key '${encrypted}': `);
+  /** Whether `stty -a` after ferry shows a line-editing, echoing terminal with signals on. */
+  const restored = (output: string) => {
+    const words = output.slice(output.lastIndexOf('exit=')).split(/\s+/);
+    return ['icanon', 'isig', 'echo'].every((w) => words.includes(w));
+  };
+
+  it('asks for an encrypted key\'s passphrase on the terminal, without echo, taking its time, and restores the terminal', async () => {
+    // A display and an askpass program do not take the terminal's place (stdin is not one here);
+    // ConnectTimeout covers connecting, not the typing.
+    const term = ferryThenStty(['-o', 'ConnectTimeout=1', '-i', encrypted], ['echo', 'in-with-passphrase'], env({ DISPLAY: ':9', SSH_ASKPASS: askpass }));
     try {
-      const prompt = new RegExp(`Enter passphrase for key '${encrypted}': `);
-      const first = await term.waitFor(prompt);
+      await term.waitFor(prompt());
+      await new Promise((r) => setTimeout(r, 1500));
       const mark = term.output.length;
       term.type('wrongly\r');
-      await term.waitFor(prompt, mark);
+      await term.waitFor(prompt(), mark);
       term.type('sesame\r');
-      assert.equal(await term.exited, 0, term.output);
+      await term.waitFor(/exit=0[^]*stty-done/, 0, 10_000);
       assert.match(term.output, /in-with-passphrase/);
       assert.doesNotMatch(term.output, /sesame|wrongly/, 'nothing typed is echoed');
-      assert.ok(first.index !== undefined);
+      assert.ok(restored(term.output), term.output);
+      assert.equal(fs.existsSync(asked), false, 'SSH_ASKPASS not run');
     } finally {
       term.kill();
+    }
+  });
+
+  it('gives the terminal back as it was when ferry is ended at the passphrase prompt', async () => {
+    for (const end of ['SIGTERM', 'SIGHUP', 'Ctrl-C', 'Ctrl-D'] as const) {
+      const term = ferryThenStty(['-i', encrypted], ['true'], env());
+      try {
+        await term.waitFor(prompt());
+        if (end === 'Ctrl-C') term.type('\x03');
+        else if (end === 'Ctrl-D') term.type('\x04');
+        else execFileSync('pkill', [`-${end.slice(3)}`, '-f', `${FERRY} ssh .*-i ${encrypted}`]);
+        await term.waitFor(/exit=\d+[^]*stty-done/, 0, 10_000);
+        assert.ok(restored(term.output), `${end}: ${term.output}`);
+        assert.doesNotMatch(term.output, /exit=0\b/, end);
+      } finally {
+        term.kill();
+      }
     }
   });
 
@@ -782,7 +824,12 @@ describe('ferry ssh keys: ssh-agent and passphrases, as ssh finds them', () => {
     assert.match(viaAskpass.output(), /askpass-ok/);
     assert.equal(fs.readFileSync(asked, 'utf8'), `Enter passphrase for key '${encrypted}': \n`, 'asked once, for the certificate the node took');
 
+    // Asked only when the server would take the key: the node takes no plain key.
     fs.rmSync(asked);
+    const plainOnly = ferryIn(env({ SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force' }), ['-o', 'CertificateFile=/nonexistent', '-i', encrypted], ['true']);
+    assert.equal((await plainOnly.exited()).code, 255, plainOnly.output());
+    assert.equal(fs.existsSync(asked), false, 'not asked for a key the node refused');
+
     const batch = ferryIn(env({ SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force' }), ['-o', 'BatchMode=yes', '-i', encrypted], ['true']);
     assert.equal((await batch.exited()).code, 255, batch.output());
     assert.match(batch.output(), /Permission denied \(publickey\)/);
@@ -795,6 +842,17 @@ describe('ferry ssh keys: ssh-agent and passphrases, as ssh finds them', () => {
       assert.equal((await held.exited()).code, 0, held.output());
       assert.match(held.output(), /Offering public key: \S+encrypted ED25519-CERT SHA256:\S+ explicit agent[^]*agent-signed/);
       assert.equal(fs.existsSync(asked), false, 'the agent signed: no passphrase');
+
+      // A certificate renewed on disk while the agent keeps the key (and no certificate, or
+      // the old one): the agent signs for the new certificate, even in BatchMode.
+      sshAdd(['-D']);
+      const keyOnly = path.join(dir, 'key-only');
+      fs.copyFileSync(creds.key, keyOnly);
+      fs.chmodSync(keyOnly, 0o600);
+      sshAdd([keyOnly]);
+      const renewed = ferryIn(env({ SSH_AUTH_SOCK: sock }), ['-o', 'BatchMode=yes', '-i', encrypted], ['echo', 'renewed']);
+      assert.equal((await renewed.exited()).code, 0, renewed.output());
+      assert.match(renewed.output(), /Offering public key: \S+encrypted ED25519-CERT SHA256:\S+ explicit agent[^]*renewed/);
     } finally {
       sshAdd(['-D']);
     }

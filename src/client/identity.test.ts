@@ -2,38 +2,51 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { utils, type ParsedKey } from 'ssh2';
 import { generateEd25519 } from '../auth/sshkey';
-import { OneKeyAgent } from '../protocol/agent';
 import { showAs } from '../protocol/ssh2-ext';
-import { agentSocketPath, certificatesFirst, orderIdentities, type Identity } from './identity';
+import { agentSocketPath, certificatesFirst, orderIdentities, withSigners, type Identity } from './identity';
 
-function publicKey(): ParsedKey {
-  const parsed = utils.parseKey(generateEd25519().public);
-  if (parsed instanceof Error || Array.isArray(parsed)) throw new Error('no key');
-  return parsed;
+function keyPair(): { priv: ParsedKey; pub: ParsedKey } {
+  const pair = generateEd25519();
+  const parse = (text: string) => {
+    const parsed = utils.parseKey(text);
+    if (parsed instanceof Error || Array.isArray(parsed)) throw new Error('no key');
+    return parsed;
+  };
+  return { priv: parse(pair.private), pub: parse(pair.public) };
 }
 
+const sign = () => Promise.resolve(Buffer.alloc(0));
+type Holder = 'private' | 'passphrase' | 'agent' | 'none';
+
 /**
- * A plain identity and, sharing its key, a certificate identity (the blob only has to differ).
- * A file's is signable (as an encrypted key is, through its passphrase) unless `publicOnly`.
+ * A plain identity and, sharing its key, a certificate identity (the blob only has to differ
+ * from the key's), each held as `holder` says: a private key read from its file, a key that
+ * needs its passphrase, the agent, or nothing (a public key file).
  */
-function pair(label: string, fromAgent: boolean, publicOnly = false): [Identity, Identity] {
-  const key = publicKey();
+function pair(label: string, holder: Holder): [Identity, Identity] {
+  const { priv, pub } = keyPair();
+  const key = holder === 'private' ? priv : pub;
   const keyBlob = key.getPublicSSH();
-  const signer = fromAgent || !publicOnly ? { agent: new OneKeyAgent(key, () => Promise.resolve(Buffer.alloc(0))) } : {};
-  const plain: Identity = { key, ...signer, label, keyBlob, explicit: !fromAgent, fromAgent };
+  const plain: Identity = { key, ...(holder === 'agent' || holder === 'passphrase' ? { sign } : {}), label, keyBlob, explicit: holder !== 'agent', fromAgent: holder === 'agent' };
   const cert = showAs(key, 'ssh-ed25519-cert-v01@openssh.com', Buffer.concat([Buffer.from('cert:'), keyBlob]));
   return [{ ...plain, key: cert }, plain];
+}
+
+/** The same key, held otherwise (the agent's copy of a file's key, say). */
+function heldAs(id: Identity, holder: Holder, label = id.label): Identity {
+  const { sign: _s, ...rest } = id;
+  return { ...rest, ...(holder === 'agent' || holder === 'passphrase' ? { sign } : {}), label, fromAgent: holder === 'agent' };
 }
 
 const names = (ids: Identity[]) => ids.map((id) => `${id.label}${id.key.type.includes('-cert-') ? '-cert' : ''}${id.fromAgent ? '@agent' : ''}`);
 
 describe('identities', () => {
   it("orders them as ssh does: the agent's named keys, its other keys, then the other files", () => {
-    const [aCert, a] = pair('a', false);
-    const [bCert, b] = pair('b', false);
-    const [, c] = pair('c', true);
-    // The agent holds b (key and certificate, as ssh-add puts them) and c; the files are a and b.
-    const agent: Identity[] = [c, { ...b, fromAgent: true, label: 'b-comment' }, { ...bCert, fromAgent: true, label: 'b-comment' }];
+    const [aCert, a] = pair('a', 'private');
+    const [bCert, b] = pair('b', 'private');
+    const [, c] = pair('c', 'agent');
+    // The agent holds c, then b (key and certificate, as ssh-add puts them); the files are a and b.
+    const agent = [c, heldAs(b, 'agent', 'b-comment'), heldAs(bCert, 'agent', 'b-comment')];
     const files = [aCert, a, bCert, b];
     assert.deepEqual(names(orderIdentities(files, agent, false)), ['b@agent', 'b-cert@agent', 'c@agent', 'a-cert', 'a']);
     assert.deepEqual(names(orderIdentities(files, agent, true)), ['b@agent', 'b-cert@agent', 'a-cert', 'a'], 'IdentitiesOnly: c stays back');
@@ -41,11 +54,26 @@ describe('identities', () => {
     assert.equal(orderIdentities(files, agent, false)[0]?.label, 'b', "a file's name, signed by the agent");
   });
 
-  it('drops a file that nothing can sign for: a public key the agent does not hold', () => {
-    const [, held] = pair('held.pub', false, true);
-    const [, alone] = pair('alone.pub', false, true);
-    const agentCopy: Identity = { ...held, fromAgent: true, label: 'comment' };
-    assert.deepEqual(names(orderIdentities([held, alone], [agentCopy], false)), ['held.pub@agent']);
+  it('signs each with the best holder of its key: the agent, a private key, a passphrase; drops what nothing holds', () => {
+    const table: Array<[string, Holder, Holder | undefined, string[]]> = [
+      // [what, the file's key, the agent's copy of the plain key, offered]
+      ['a certificate on disk, its key in the agent only', 'passphrase', 'agent', ['k-cert@agent', 'k@agent']],
+      ['a .pub and its certificate, the key in the agent', 'none', 'agent', ['k-cert@agent', 'k@agent']],
+      ['a .pub and its certificate, the key nowhere', 'none', undefined, []],
+      ['an encrypted key, no agent', 'passphrase', undefined, ['k-cert', 'k']],
+      ['a private key, no agent', 'private', undefined, ['k-cert', 'k']],
+    ];
+    for (const [what, file, agentCopy, offered] of table) {
+      const [cert, plain] = pair('k', file);
+      const agent = agentCopy ? [heldAs(plain, agentCopy)] : [];
+      const ids = withSigners(orderIdentities([cert, plain], agent, false));
+      assert.deepEqual(names(certificatesFirst(ids)), offered, what);
+      for (const id of ids) assert.ok(id.sign !== undefined || id.key.isPrivateKey(), `${what}: ${id.label} can be signed for`);
+    }
+    const [cert, plain] = pair('k', 'private');
+    const borrowed = withSigners([{ ...cert, key: showAs(keyPair().pub, cert.key.type, cert.key.getPublicSSH()), keyBlob: plain.keyBlob }, plain]);
+    assert.ok(borrowed[0]?.sign, "a CertificateFile's certificate signs with the key file's private key");
+    assert.equal(withSigners([plain, { ...plain, label: 'again' }]).length, 1, 'one key, offered once');
   });
 
   it('finds the agent as ssh does: SSH_AUTH_SOCK by default, IdentityAgent a path, $VAR or none', () => {

@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { utils, type ParsedKey } from 'ssh2';
-import { fingerprintSha256, isCertificateKeyType, SshReader } from '../auth/sshcert';
-import { agentKeys, agentSigner, OneKeyAgent, type Signer } from '../protocol/agent';
+import { fingerprintSha256, isCertificateKeyType, parseAuthorizedKeyLine, SshReader } from '../auth/sshcert';
+import { agentKeys, agentSigner, certificateKey, OneKeyAgent, type Signer } from '../protocol/agent';
 import { certifiedKey, type KeyOffer } from '../protocol/ssh2-ext';
 import { DEFAULT_IDENTITY_FILES } from './options';
 import type { AskPassphrase } from './passphrase';
@@ -19,17 +19,18 @@ export interface Identity extends KeyOffer {
   label: string;
   /** The plain public key's blob, which a certificate shares with its key. */
   keyBlob: Buffer;
-  /** Named by -i or IdentityFile (not one of ssh's default names, nor the agent's alone). */
+  /** Named by -i, IdentityFile or CertificateFile (not one of ssh's default names, nor the agent's alone). */
   explicit: boolean;
+  /** Signed for by ssh-agent. */
   fromAgent: boolean;
+  /** Signs for it when ssh2 cannot with `key` itself: the agent, or a key still to be decrypted. */
+  sign?: Signer;
 }
 
 export interface IdentitySources {
   /** -i and IdentityFile, in order; empty: ssh's default names. */
   files: readonly string[];
-  /** -o CertificateFile: this certificate for the key, or none. */
-  certFile: string | undefined;
-  /** ssh_config's CertificateFiles: the first that exists and certifies a key is its certificate. */
+  /** CertificateFile, each; with none, KEY-cert.pub beside each key. */
   certFiles: readonly string[];
   /** The agent's socket; undefined: no agent. */
   agentSocket: string | undefined;
@@ -55,21 +56,30 @@ export function agentSocketPath(identityAgent: string | undefined, env: NodeJS.P
   return identityAgent;
 }
 
+/** Thrown by a key's signer when no passphrase was given for it: the key is passed over quietly. */
+export class NoPassphrase extends Error {}
+
 export async function loadIdentities(src: IdentitySources, io: IdentityIO): Promise<Identity[]> {
   const explicit = src.files.length > 0;
-  const files: Identity[] = [];
+  // As ssh: certificates from CertificateFile come first, and only without them is
+  // KEY-cert.pub looked for beside each key.
+  const files: Identity[] = src.certFiles.flatMap((f) => certificateFile(expandHome(f), io));
   for (const file of (explicit ? src.files : DEFAULT_IDENTITY_FILES).map(expandHome)) {
-    files.push(...(await fileIdentities(file, explicit, src, io)));
+    try {
+      files.push(...(await fileIdentities(file, explicit, src.certFiles.length === 0, src, io)));
+    } catch (err) {
+      io.warn(`Load key "${file}": ${(err as Error).message}`);
+    }
   }
   let agent: Identity[] = [];
   if (src.agentSocket !== undefined) {
     try {
       const { keys, skipped } = await agentKeys(src.agentSocket);
       for (const line of skipped) io.debug(`agent: skipped ${line}`);
-      const sign = agentSigner(src.agentSocket);
+      const signWithAgent = agentSigner(src.agentSocket);
       agent = keys.map(({ key, comment }) => ({
         key,
-        agent: new OneKeyAgent(key, sign),
+        sign: (_shown, data, options) => signWithAgent(key, data, options),
         label: comment,
         keyBlob: plainBlob(key),
         explicit: false,
@@ -79,15 +89,15 @@ export async function loadIdentities(src: IdentitySources, io: IdentityIO): Prom
       io.debug(`get_agent_identities: ${src.agentSocket}: ${(err as Error).message}`);
     }
   }
-  const ordered = certificatesFirst(orderIdentities(files, agent, src.identitiesOnly));
+  const ordered = certificatesFirst(withSigners(orderIdentities(files, agent, src.identitiesOnly)));
   for (const id of ordered) io.debug(`Will attempt key: ${describeIdentity(id)}`);
-  return ordered;
+  return ordered.map((id) => (id.sign ? { ...id, agent: new OneKeyAgent(id.key, id.sign) } : id));
 }
 
 /**
  * ssh's order (sshconnect2.c, pubkey_prepare): the agent's keys that the files name, in the
  * agent's order and signed by it; then the agent's other keys (not with IdentitiesOnly); then
- * the files the agent does not hold (those that can be signed with: not a public key alone).
+ * the files the agent does not hold.
  */
 export function orderIdentities(files: readonly Identity[], agent: readonly Identity[], identitiesOnly: boolean): Identity[] {
   const remaining = [...files];
@@ -97,10 +107,31 @@ export function orderIdentities(files: readonly Identity[], agent: readonly Iden
     const blob = held.key.getPublicSSH();
     const at = remaining.findIndex((f) => f.key.getPublicSSH().equals(blob));
     const named = at >= 0 ? remaining.splice(at, 1)[0] : undefined;
-    if (named) preferred.push({ ...named, key: held.key, agent: held.agent, fromAgent: true });
+    if (named) preferred.push({ ...named, key: held.key, sign: held.sign, fromAgent: true });
     else if (!identitiesOnly) agentOnly.push(held);
   }
-  return [...preferred, ...agentOnly, ...remaining.filter(canSign)];
+  return [...preferred, ...agentOnly, ...remaining];
+}
+
+/**
+ * Each identity with the best signer any identity of the same key has, as ssh signs a
+ * certificate with whatever holds its key (sign_and_send_pubkey): the agent, then a private
+ * key read from its file, then a key that needs its passphrase. One nothing can sign for (a
+ * public key or certificate whose key is nowhere) is dropped, and so is a second offer of
+ * the same key or certificate.
+ */
+export function withSigners(ids: readonly Identity[]): Identity[] {
+  const rank = (id: Identity) => (id.fromAgent ? 3 : id.key.isPrivateKey() ? 2 : id.sign ? 1 : 0);
+  const out: Identity[] = [];
+  for (const id of ids) {
+    if (out.some((o) => o.key.getPublicSSH().equals(id.key.getPublicSSH()))) continue;
+    const best = ids.filter((o) => o.keyBlob.equals(id.keyBlob)).reduce((a, b) => (rank(b) > rank(a) ? b : a), id);
+    if (rank(best) === 0) continue;
+    if (best === id) out.push(id);
+    else if (best.sign) out.push({ ...id, sign: best.sign, fromAgent: best.fromAgent });
+    else out.push({ ...id, sign: privateSigner(best.key) });
+  }
+  return out;
 }
 
 /**
@@ -124,7 +155,8 @@ export function describeIdentity(id: Identity): string {
   return [id.label, kind, fingerprintSha256(id.keyBlob), ...(id.explicit ? ['explicit'] : []), ...(id.fromAgent ? ['agent'] : [])].join(' ');
 }
 
-function keyKind(type: string): string {
+/** ssh's short name of a key type: ED25519, RSA-CERT, ... */
+export function keyKind(type: string): string {
   const cert = isCertificateKeyType(type);
   const plain = cert ? type.replace(/-cert-v01@openssh\.com$/, '') : type;
   const base = plain === 'ssh-ed25519' ? 'ED25519' : plain === 'ssh-rsa' ? 'RSA' : plain.startsWith('ecdsa-') ? 'ECDSA' : plain;
@@ -139,11 +171,11 @@ function plainBlob(key: ParsedKey): Buffer {
 }
 
 /**
- * One key file's identities: its certificate (if any), then the key. None when it is not there
- * or cannot be read. A public key file (IdentityFile ~/.ssh/key.pub, as for keys that live in
- * an agent only) is kept for the agent to sign for, and dropped when the agent does not hold it.
+ * One key file's identities: its certificate beside it (when `withCertificate`), then the key.
+ * A public key file (IdentityFile ~/.ssh/key.pub, as for keys that live in an agent only) is
+ * kept for whatever holds its key to sign for (withSigners).
  */
-async function fileIdentities(file: string, explicit: boolean, src: IdentitySources, io: IdentityIO): Promise<Identity[]> {
+async function fileIdentities(file: string, explicit: boolean, withCertificate: boolean, src: IdentitySources, io: IdentityIO): Promise<Identity[]> {
   if (!fs.existsSync(file)) return [];
   const text = fs.readFileSync(file);
   const parsed = firstKey(utils.parseKey(text));
@@ -152,66 +184,57 @@ async function fileIdentities(file: string, explicit: boolean, src: IdentitySour
   if (!(parsed instanceof Error)) {
     key = parsed;
   } else if (/no passphrase given/.test(parsed.message)) {
-    const decrypt = decrypter(file, text, src, io);
-    const pub = publicKeyBeside(file) ?? publicKeyInside(text) ?? (await decrypt());
-    if (pub === undefined) return [];
-    key = pub;
+    const pub = publicKeyBeside(file) ?? publicKeyInside(text);
+    const decrypt = decrypter(file, text, pub, src, io);
+    const known = pub ?? (await decrypt()); // an old PEM key hides its public key too
+    if (known === undefined) return [];
+    key = known;
     sign = async (_shown, data, options) => {
       const priv = await decrypt();
-      if (priv === undefined) throw new Error(`${file}: no passphrase, so not signed with`);
-      const signature = priv.sign(data, options.hash);
-      if (signature instanceof Error) throw signature;
-      return signature;
+      if (priv === undefined) throw new NoPassphrase(`${file}: no passphrase given`);
+      return privateSigner(priv)(priv, data, options);
     };
   } else {
-    io.warn(`Load key "${file}": invalid format (${parsed.message})`);
-    return [];
+    throw new Error(`invalid format (${parsed.message})`);
   }
-  const keyBlob = key.getPublicSSH();
-  const plain: Identity = { key, ...(sign ? { agent: new OneKeyAgent(key, sign) } : {}), label: file, keyBlob, explicit, fromAgent: false };
-  const cert = certificateFor(file, key, src, io);
-  if (cert === undefined) return [plain];
-  return [{ ...plain, key: cert, ...(sign ? { agent: new OneKeyAgent(cert, sign) } : {}) }, plain];
-}
-
-/** Whether ferry can sign for it: a private key, or an agent (ssh-agent, or a passphrase to ask for). */
-function canSign(id: Identity): boolean {
-  return id.agent !== undefined || id.key.isPrivateKey();
-}
-
-/** -o CertificateFile, else the first config CertificateFile that certifies this key, else KEY-cert.pub. */
-function certificateFor(file: string, key: ParsedKey, src: IdentitySources, io: IdentityIO): ParsedKey | undefined {
-  if (src.certFile !== undefined) {
-    const certPath = expandHome(src.certFile);
-    if (!fs.existsSync(certPath)) {
-      io.warn(`certificate file ${src.certFile} not found`);
-      return undefined;
-    }
-    return certifiedKey(key, fs.readFileSync(certPath, 'utf8'), certPath);
-  }
-  for (const candidate of src.certFiles.map(expandHome).filter((f) => fs.existsSync(f))) {
-    try {
-      return certifiedKey(key, fs.readFileSync(candidate, 'utf8'), candidate);
-    } catch {
-      // a certificate for another identity, or none: ssh passes over it too
-    }
-  }
+  const plain: Identity = { key, ...(sign ? { sign } : {}), label: file, keyBlob: key.getPublicSSH(), explicit, fromAgent: false };
   const beside = `${file}-cert.pub`;
-  if (!fs.existsSync(beside)) return undefined;
+  if (!withCertificate || !fs.existsSync(beside)) return [plain];
   try {
-    return certifiedKey(key, fs.readFileSync(beside, 'utf8'), beside);
+    return [{ ...plain, key: certifiedKey(key, fs.readFileSync(beside, 'utf8'), beside) }, plain];
   } catch (err) {
     io.warn(`${beside}: ${(err as Error).message}`);
-    return undefined;
+    return [plain];
   }
+}
+
+/** A CertificateFile's certificate, to be signed for by whatever holds its key; none when it is not there or not one (as ssh, -v says). */
+function certificateFile(file: string, io: IdentityIO): Identity[] {
+  try {
+    const line = parseAuthorizedKeyLine(fs.readFileSync(file, 'utf8'));
+    const key = certificateKey(line.blob);
+    return [{ key, label: file, keyBlob: plainBlob(key), explicit: true, fromAgent: false }];
+  } catch (err) {
+    io.debug(`certificate file ${file}: ${(err as Error).message}`);
+    return [];
+  }
+}
+
+function privateSigner(priv: ParsedKey): Signer {
+  return async (_shown, data, options) => {
+    const signature = priv.sign(data, options.hash);
+    if (signature instanceof Error) throw signature;
+    return signature;
+  };
 }
 
 /**
  * Decrypts `file` once, asking for its passphrase as ssh does (load_identity_file): first an
  * empty one, then up to NumberOfPasswordPrompts times, never in BatchMode; an empty answer
- * passes the key over. The outcome is kept, so the certificate and the key ask once.
+ * passes the key over. The outcome is kept, so the certificate and the key ask once. A key
+ * that is not the public key it was offered as is not signed with.
  */
-function decrypter(file: string, text: Buffer, src: IdentitySources, io: IdentityIO): () => Promise<ParsedKey | undefined> {
+function decrypter(file: string, text: Buffer, pub: ParsedKey | undefined, src: IdentitySources, io: IdentityIO): () => Promise<ParsedKey | undefined> {
   let outcome: Promise<ParsedKey | undefined> | undefined;
   const attempt = async (): Promise<ParsedKey | undefined> => {
     for (let i = 0; i <= src.passwordPrompts; i++) {
@@ -223,8 +246,15 @@ function decrypter(file: string, text: Buffer, src: IdentitySources, io: Identit
         passphrase = answer;
       }
       const parsed = firstKey(utils.parseKey(text, passphrase));
-      if (!(parsed instanceof Error)) return parsed;
-      if (i > 0) io.debug(`${file}: ${parsed.message}`);
+      if (parsed instanceof Error) {
+        if (i > 0) io.debug(`${file}: ${parsed.message}`);
+        continue;
+      }
+      if (pub && !parsed.getPublicSSH().equals(pub.getPublicSSH())) {
+        io.warn(`Load key "${file}": the private key does not match its public key ${file}.pub`);
+        return undefined;
+      }
+      return parsed;
     }
     return undefined;
   };

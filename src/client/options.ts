@@ -31,9 +31,7 @@ export interface SshInvocation {
   command: string[];
   /** -i and IdentityFile, in the order given, tokens expanded; empty: ssh's default names. */
   identityFiles: string[];
-  /** -o CertificateFile: this certificate or none. */
-  certFile: string | undefined;
-  /** ssh_config's CertificateFiles: the first that exists and certifies the key is offered. */
+  /** CertificateFile, each: offered first, signed for by whatever holds its key; with none, KEY-cert.pub beside each key. */
   certFiles: string[];
   /** IdentityAgent as given: undefined for SSH_AUTH_SOCK (the default), none, $VAR or a path. */
   identityAgent: string | undefined;
@@ -171,7 +169,6 @@ export function buildInvocation(destination: string, command: string[], flags: R
     login: destLogin ?? defaultLogin,
     command: command[0] === '--' ? command.slice(1) : command,
     identityFiles: [...flags.i],
-    certFile: undefined,
     certFiles: [],
     identityAgent: undefined,
     identitiesOnly: false,
@@ -202,7 +199,7 @@ export function buildInvocation(destination: string, command: string[], flags: R
     const m = /^\s*([A-Za-z]+)\s*(?:=\s*|\s+)(.*?)\s*$/.exec(raw);
     if (!m || !m[1] || m[2] === undefined) throw new ValidationError(`command-line: bad -o option "${raw}" (expected Keyword=value)`);
     const key = m[1].toLowerCase();
-    if (seen.has(key) && key !== 'identityfile') continue;
+    if (seen.has(key) && key !== 'identityfile' && key !== 'certificatefile') continue;
     seen.add(key);
     applyOption(inv, extra, m[1], key, m[2], '-o');
   }
@@ -233,7 +230,6 @@ export function buildInvocation(destination: string, command: string[], flags: R
   if (config === undefined && inv.identityAgent !== undefined && !/^(none|SSH_AUTH_SOCK|\$.*)$/.test(inv.identityAgent)) {
     inv.identityAgent = expandTokens(inv.identityAgent, tokens, 'IdentityAgent');
   }
-  if (inv.certFile !== undefined) inv.certFile = expandTokens(inv.certFile, tokens, 'CertificateFile');
   inv.certFiles = inv.certFiles.map((f) => expandTokens(f, tokens, 'CertificateFile'));
   return inv;
 }
@@ -306,6 +302,7 @@ function applyConfig(inv: SshInvocation, extra: Extra, config: readonly SshConfi
   extra.remoteCommand = undefined;
   extra.clearForwards = false;
   const identities: string[] = [];
+  inv.certFiles = []; // -o CertificateFile is among ssh -G's, first
   const taken = new Set<string>();
   for (const { keyword, value } of config) {
     const unsupported = UNSUPPORTED[keyword];
@@ -352,8 +349,6 @@ function applyConfig(inv: SshInvocation, extra: Extra, config: readonly SshConfi
     applyOption(inv, extra, keyword, keyword, text, 'ssh_config');
     if (value !== defaults[keyword]) inv.configNotes.push(`ssh -G: ${keyword} ${text}`);
   }
-  // -o CertificateFile is among them, first: with ssh -G every certificate is a candidate.
-  inv.certFile = undefined;
   // ssh offers each in turn, -i first; ssh's default names are ferry's default too.
   inv.identityFiles = identities.join(' ') === DEFAULT_IDENTITY_FILES.join(' ') ? [] : identities;
   for (const file of inv.identityFiles) inv.configNotes.push(`ssh -G: identityfile ${file}`);
@@ -413,7 +408,7 @@ function applyOption(inv: SshInvocation, extra: Extra, name: string, key: string
       inv.globalKnownHostsFiles = /^none$/i.test(value) ? [] : value.split(/\s+/).filter(Boolean);
       return;
     case 'certificatefile':
-      inv.certFile = value;
+      inv.certFiles.push(value);
       return;
     case 'identityfile':
       inv.identityFiles.push(value);

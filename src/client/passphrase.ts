@@ -1,6 +1,6 @@
-// A private key's passphrase, asked for as ssh asks (OpenSSH's readpass.c): on the terminal,
-// /dev/tty, without echo; or through the SSH_ASKPASS program when there is a display and no
-// terminal on stdin (or SSH_ASKPASS_REQUIRE says so).
+// A private key's passphrase, asked for as ssh asks (OpenSSH's readpass.c, read_passphrase):
+// on the terminal, /dev/tty, without echo; through the SSH_ASKPASS program only when there is
+// no terminal to open and a display, or when SSH_ASKPASS_REQUIRE says so.
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -11,15 +11,26 @@ export type AskPassphrase = (prompt: string) => Promise<string | undefined>;
 
 const DEFAULT_ASKPASS = '/usr/bin/ssh-askpass';
 
-export function passphraseAsker(debug: (line: string) => void, env: NodeJS.ProcessEnv = process.env, stdinIsTTY = Boolean(process.stdin.isTTY)): AskPassphrase {
-  const require = (env.SSH_ASKPASS_REQUIRE ?? '').toLowerCase();
-  const display = Boolean(env.DISPLAY || env.WAYLAND_DISPLAY);
-  const askpass = require === 'force' || (require !== 'never' && display && (require === 'prefer' || !stdinIsTTY));
-  if (askpass) {
-    const program = env.SSH_ASKPASS || DEFAULT_ASKPASS;
-    return (prompt) => runAskpass(program, prompt, debug);
-  }
-  return (prompt) => readFromTerminal(prompt, debug);
+export function passphraseAsker(debug: (line: string) => void, env: NodeJS.ProcessEnv = process.env): AskPassphrase {
+  return (prompt) => {
+    const require = (env.SSH_ASKPASS_REQUIRE ?? '').toLowerCase();
+    let allowAskpass = Boolean(env.DISPLAY || env.WAYLAND_DISPLAY);
+    let useAskpass = false;
+    if (require === 'force') useAskpass = allowAskpass = true;
+    else if (require === 'prefer') useAskpass = allowAskpass;
+    else if (require === 'never') allowAskpass = false;
+    let fd: number | undefined;
+    if (!useAskpass) {
+      try {
+        fd = fs.openSync('/dev/tty', 'r+');
+      } catch (err) {
+        debug(`read_passphrase: can't open /dev/tty: ${(err as Error).message}`);
+        useAskpass = true;
+      }
+    }
+    if (useAskpass && allowAskpass) return runAskpass(env.SSH_ASKPASS || DEFAULT_ASKPASS, prompt, debug);
+    return fd === undefined ? Promise.resolve(undefined) : readFromTerminal(fd, prompt);
+  };
 }
 
 function runAskpass(program: string, prompt: string, debug: (line: string) => void): Promise<string | undefined> {
@@ -39,35 +50,37 @@ function runAskpass(program: string, prompt: string, debug: (line: string) => vo
 }
 
 /**
- * Reads a line from /dev/tty in raw mode, echoing nothing: Enter ends it, Backspace and ^U
- * edit it, ^D on an empty line gives none, and ^C restores the terminal and interrupts ferry,
- * as readpassphrase(3) does.
+ * Reads a line from the terminal `fd` in raw mode, echoing nothing: Enter ends it, Backspace
+ * and ^U edit it, ^D on an empty line gives none. ^C, or a signal that would end ferry
+ * meanwhile, restores the terminal first and then has its way, as readpassphrase(3) does.
  */
-function readFromTerminal(prompt: string, debug: (line: string) => void): Promise<string | undefined> {
-  let fd: number;
-  try {
-    fd = fs.openSync('/dev/tty', 'r+');
-  } catch (err) {
-    debug(`read_passphrase: can't open /dev/tty: ${(err as Error).message}`);
-    return Promise.resolve(undefined);
-  }
+function readFromTerminal(fd: number, prompt: string): Promise<string | undefined> {
   const input = new tty.ReadStream(fd);
   input.setRawMode(true);
-  fs.writeSync(fd, prompt);
+  fs.writeSync(fd, `\r${prompt}`); // \r: over anything typed ahead, as ssh
   return new Promise((resolve) => {
     let typed = '';
-    const finish = (answer: string | undefined, interrupted = false) => {
+    const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
+    const restore = () => {
       input.off('data', onData);
+      for (const sig of signals) process.off(sig, onSignal);
+      process.off('exit', restore);
       input.setRawMode(false);
       fs.writeSync(fd, '\n');
       input.destroy(); // closes fd
+    };
+    const finish = (answer: string | undefined) => {
+      restore();
       resolve(answer);
-      if (interrupted) process.kill(process.pid, 'SIGINT');
+    };
+    const onSignal = (sig: NodeJS.Signals) => {
+      finish(undefined);
+      process.kill(process.pid, sig);
     };
     const onData = (data: Buffer) => {
       for (const ch of data.toString('utf8')) {
         if (ch === '\r' || ch === '\n') return finish(typed);
-        if (ch === '\x03') return finish(undefined, true);
+        if (ch === '\x03') return onSignal('SIGINT');
         if (ch === '\x04' && typed === '') return finish(undefined);
         if (ch === '\x7f' || ch === '\b') typed = [...typed].slice(0, -1).join('');
         else if (ch === '\x15') typed = '';
@@ -75,5 +88,7 @@ function readFromTerminal(prompt: string, debug: (line: string) => void): Promis
       }
     };
     input.on('data', onData);
+    for (const sig of signals) process.once(sig, onSignal);
+    process.once('exit', restore);
   });
 }

@@ -29,7 +29,7 @@ import {
   type RemoteForward,
   type RemoteForwardTarget,
 } from './forwardspec';
-import { agentSocketPath, describeIdentity, expandHome, loadIdentities, type Identity } from './identity';
+import { agentSocketPath, describeIdentity, expandHome, keyKind, loadIdentities, NoPassphrase, type Identity } from './identity';
 import { appendKnownHost, hostLookupName, loadKnownHosts, patternsMatch, verifyHostKey } from './knownhosts';
 import { EXIT_FAILURE, type SshInvocation } from './options';
 import { passphraseAsker } from './passphrase';
@@ -148,7 +148,6 @@ export class SshSession {
     const debug = (line: string) => this.#debug(line);
     const sources = {
       files: inv.identityFiles,
-      certFile: inv.certFile,
       certFiles: inv.certFiles,
       agentSocket: agentSocketPath(inv.identityAgent),
       identitiesOnly: inv.identitiesOnly,
@@ -162,9 +161,21 @@ export class SshSession {
     const inv = this.#inv;
     return new Promise((resolve, reject) => {
       let hostKeyError: string | undefined;
+      let offered: Identity | undefined;
+      // As ssh's ConnectTimeout: the connection and the key exchange, not the host key
+      // question or the logging in (a passphrase may take a while to type).
+      const deadline = setTimeout(() => {
+        onError(Object.assign(new Error('timed out'), { level: 'client-timeout' }));
+        dropConnection(this.#client);
+      }, inv.connectTimeout > 0 ? inv.connectTimeout * 1000 : 30_000);
       const onError = (err: Error & { level?: string }) => {
-        // An agent that would not sign (or a passphrase not given): ssh2 goes on to the next key.
-        if (err.level === 'agent') return this.#debug(`agent: ${err.message}`);
+        // A key not signed with (an agent that would not, a passphrase not given): ssh2 goes on to the next.
+        if (err.level === 'agent') {
+          if (err instanceof NoPassphrase) return this.#debug(err.message);
+          const id = offered ? `${keyKind(offered.key.type)} "${offered.label}"${offered.fromAgent ? ' from agent' : ''}` : 'a key';
+          return this.#warn(`sign_and_send_pubkey: signing failed for ${id}: ${err.message}`);
+        }
+        clearTimeout(deadline);
         if (hostKeyError) return reject(new Error(hostKeyError));
         if (err.level === 'client-authentication') return reject(new Error(`${inv.login}@${inv.host}: Permission denied (publickey).`));
         if (err.level === 'client-timeout') return reject(new Error(`ssh: connect to host ${inv.host} port ${inv.port}: Connection timed out`));
@@ -176,6 +187,7 @@ export class SshSession {
       this.#client.on('error', onError);
       this.#client.once('ready', () => {
         this.#client.off('error', onError);
+        clearTimeout(deadline);
         // Forwarded connections share this socket; see the node's connection.ts on Nagle.
         this.#client.setNoDelay(true);
         // OpenSSH's sshd leaves Nagle on without a tty: when it answers our CHANNEL_CLOSE with
@@ -196,14 +208,19 @@ export class SshSession {
         host: inv.host,
         port: inv.port,
         username: inv.login,
-        authHandler: offerKeys(inv.login, identities, (offer) => this.#debug(`Offering public key: ${describeIdentity(offer as Identity)}`)),
+        authHandler: offerKeys(inv.login, identities, (offer) => {
+          offered = offer as Identity;
+          this.#debug(`Offering public key: ${describeIdentity(offered)}`);
+        }),
         // ssh2 sends OpenSSH extensions (streamlocal) only to servers named OpenSSH unless told.
         strictVendor: false,
         // Ask for the host certificate only when a CA for this host is known, as OpenSSH does.
         ...(this.#hostCAKnown() ? { algorithms: { serverHostKey: HOST_KEY_ALGORITHMS_WITH_CERTS } } : {}),
-        readyTimeout: inv.connectTimeout > 0 ? inv.connectTimeout * 1000 : 30_000,
+        readyTimeout: 0, // the deadline above instead
+
         keepaliveInterval: inv.serverAliveInterval * 1000,
         hostVerifier: (hostKey: Buffer, verify: (ok: boolean) => void) => {
+          clearTimeout(deadline);
           this.#verifyHostKey(hostKey).then(
             () => verify(true),
             (err: unknown) => {
@@ -267,6 +284,7 @@ export class SshSession {
         const mode = inv.strictHostKeyChecking;
         if (mode === 'yes') throw new Error(`No ${key.type} host key is known for ${name} and you have requested strict checking.\nHost key verification failed.`);
         if (mode === 'ask') {
+          if (inv.batchMode) throw new Error(`No ${key.type} host key is known for ${name} and BatchMode is on: there is no asking.\nHost key verification failed.`);
           if (!this.#term.stdin.isTTY) throw new Error(`The authenticity of host '${name}' can't be established (${key.type} key ${fingerprint}), and there is no terminal to ask.\nHost key verification failed.`);
           const ok = await this.#ask(`The authenticity of host '${name}' can't be established.\n${key.type} key fingerprint is ${fingerprint}.\nAre you sure you want to continue connecting (yes/no)? `);
           if (!ok) throw new Error('Host key verification failed.');

@@ -85,6 +85,10 @@ export function agentSigner(socketPath: string): Signer {
   const agent = new OpenSSHAgent(socketPath);
   return (key, data, options) =>
     new Promise((resolve, reject) => {
-      agent.sign(key, data, options, (err, signature) => (err || !signature ? reject(err ?? new Error('the agent gave no signature')) : resolve(signature)));
+      agent.sign(key, data, options, (err, signature) => {
+        if (signature && !err) return resolve(signature);
+        // ssh's words for SSH_AGENT_FAILURE (a key to confirm, not confirmed; a constrained key)
+        reject(err?.message === 'Agent responded with failure' ? new Error('agent refused operation') : (err ?? new Error('the agent gave no signature')));
+      });
     });
 }
