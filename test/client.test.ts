@@ -503,6 +503,11 @@ describe('ferry ssh against the ferry node', () => {
     const strict = ferry(args('yes'));
     assert.equal((await strict.exited()).code, 255);
     assert.match(strict.output(), /Host key verification failed/);
+    // BatchMode: no question, even with a terminal to ask on.
+    const batch = new TypedTerminal([process.execPath, ...NODE_FLAGS, FERRY, 'ssh', '-o', 'BatchMode=yes', ...args('ask').slice(1)]);
+    assert.equal(await batch.exited, 255, batch.output);
+    assert.match(batch.output, /BatchMode is on[^]*Host key verification failed/);
+    assert.doesNotMatch(batch.output, /Are you sure/);
     const first = ferry(args('accept-new'));
     assert.equal((await first.exited()).code, 0, first.output());
     assert.match(fs.readFileSync(known, 'utf8'), new RegExp(`^\\[127\\.0\\.0\\.1\\]:${cluster.port} ssh-ed25519 `));
