@@ -693,7 +693,7 @@ describe('ferry ssh keys: ssh-agent and passphrases, as ssh finds them', () => {
     try {
       const run = ferryIn(env({ SSH_AUTH_SOCK: sock }), [], ['echo', 'via-agent']);
       assert.equal((await run.exited()).code, 0, run.output());
-      const attempts = [...run.output().matchAll(/Will attempt key: (.*)/g)].map((m) => m[1]);
+      const attempts = [...run.output().matchAll(/Will attempt key: (alice .*)/g)].map((m) => m[1]);
       assert.equal(attempts.length, 2, run.output());
       assert.match(attempts[0] ?? '', /^alice ED25519-CERT SHA256:\S+ agent$/);
       assert.match(attempts[1] ?? '', /^alice ED25519 SHA256:\S+ agent$/);
@@ -701,7 +701,7 @@ describe('ferry ssh keys: ssh-agent and passphrases, as ssh finds them', () => {
       assert.doesNotMatch(run.output(), /Offering public key: alice ED25519 /, 'the node took the first');
 
       // IdentityAgent none: the agent is not asked, and there is nothing else to offer.
-      const none = ferryIn(env({ SSH_AUTH_SOCK: sock }), ['-o', 'IdentityAgent=none'], ['true']);
+      const none = ferryIn(env({ SSH_AUTH_SOCK: sock }), ['-o', 'IdentityAgent=none', '-i', path.join(dir, 'no-such-key')], ['true']);
       assert.equal((await none.exited()).code, 255, none.output());
       assert.match(none.output(), /no identity: pass -i KEYFILE/);
     } finally {
@@ -745,10 +745,29 @@ describe('ferry ssh keys: ssh-agent and passphrases, as ssh finds them', () => {
       assert.equal((await pub.exited()).code, 0, pub.output());
       assert.match(pub.output(), /Offering public key: \S+\.pub ED25519-CERT SHA256:\S+ explicit agent[^]*named-in-agent/);
       assert.doesNotMatch(pub.output(), /Will attempt key: alice/, 'the agent only keys stay back');
+      // An IdentityFile that is not there but whose .pub is names the agent's key too, as in ssh.
+      const pubOnly = path.join(dir, 'pub-only');
+      fs.copyFileSync(`${creds.key}.pub`, `${pubOnly}.pub`);
+      const named = ferryIn(env({ SSH_AUTH_SOCK: sock }), ['-o', 'IdentitiesOnly=yes', '-o', `IdentityFile=${pubOnly}`, '-o', `CertificateFile=${creds.cert}`], ['echo', 'named-by-pub']);
+      assert.equal((await named.exited()).code, 0, named.output());
+      assert.match(named.output(), /named-by-pub/);
+      // A CertificateFile is tried first, ahead of the agent's other keys, as ssh tries it.
+      sshAdd([other]);
+      const certFirst = ferryIn(env({ SSH_AUTH_SOCK: sock }), ['-o', `CertificateFile=${creds.cert}`], ['echo', 'cert-first']);
+      assert.equal((await certFirst.exited()).code, 0, certFirst.output());
+      assert.match(certFirst.output(), new RegExp(`Will attempt key: ${creds.cert} ED25519-CERT \\S+ explicit agent\n`), certFirst.output());
+      assert.match(certFirst.output().split('Will attempt key:')[1] ?? '', new RegExp(`^ ${creds.cert} `), 'the first');
       // Without the agent, a .pub alone cannot sign: not offered.
       const alone = ferryIn(env(), ['-i', `${creds.key}.pub`], ['true']);
       assert.equal((await alone.exited()).code, 255, alone.output());
       assert.match(alone.output(), /no identity/);
+      // -i CERT -i KEY, as Vault's docs have it: the certificate is signed for by the key.
+      const vaultKey = path.join(dir, 'vault-key');
+      fs.copyFileSync(creds.key, vaultKey);
+      fs.chmodSync(vaultKey, 0o600);
+      const vault = ferryIn(env(), ['-i', creds.cert, '-i', vaultKey], ['echo', 'vault-style']);
+      assert.equal((await vault.exited()).code, 0, vault.output());
+      assert.match(vault.output(), /Offering public key: \S+-cert\.pub ED25519-CERT \S+ explicit\n[^]*vault-style/);
     } finally {
       sshAdd(['-D']);
     }
@@ -820,6 +839,20 @@ describe('ferry ssh keys: ssh-agent and passphrases, as ssh finds them', () => {
       } finally {
         term.kill();
       }
+    }
+  });
+
+  it('says the server closed the connection, and exits 255, when it does so while a passphrase is asked for', async () => {
+    const slow = path.join(dir, 'slow-askpass');
+    fs.writeFileSync(slow, '#!/bin/sh\nsleep 3\necho sesame\n', { mode: 0o755 });
+    const sshd = await startSshd(await cluster.auth.exportCA('user'), ['LoginGraceTime 1']);
+    try {
+      const run = start(process.execPath, [...NODE_FLAGS, FERRY, ...args(['-i', encrypted], ['echo', 'never'], sshd.port)], { env: env({ SSH_ASKPASS: slow, SSH_ASKPASS_REQUIRE: 'force' }) });
+      assert.equal((await run.exited()).code, 255, run.output());
+      assert.match(run.output(), /Connection closed by 127\.0\.0\.1 port \d+/);
+      assert.doesNotMatch(run.output(), /never/);
+    } finally {
+      await sshd.stop();
     }
   });
 

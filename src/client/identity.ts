@@ -61,9 +61,10 @@ export class NoPassphrase extends Error {}
 
 export async function loadIdentities(src: IdentitySources, io: IdentityIO): Promise<Identity[]> {
   const explicit = src.files.length > 0;
-  // As ssh: certificates from CertificateFile come first, and only without them is
-  // KEY-cert.pub looked for beside each key.
-  const files: Identity[] = src.certFiles.flatMap((f) => certificateFile(expandHome(f), io));
+  // As ssh: certificates from CertificateFile are tried first, ahead of the agent's keys, and
+  // only without them is KEY-cert.pub looked for beside each key.
+  const certificates = src.certFiles.flatMap((f) => certificateFile(expandHome(f), io));
+  const files: Identity[] = [];
   for (const file of (explicit ? src.files : DEFAULT_IDENTITY_FILES).map(expandHome)) {
     try {
       files.push(...(await fileIdentities(file, explicit, src.certFiles.length === 0, src, io)));
@@ -89,7 +90,7 @@ export async function loadIdentities(src: IdentitySources, io: IdentityIO): Prom
       io.debug(`get_agent_identities: ${src.agentSocket}: ${(err as Error).message}`);
     }
   }
-  const ordered = certificatesFirst(withSigners(orderIdentities(files, agent, src.identitiesOnly)));
+  const ordered = certificatesFirst(withSigners([...certificates, ...orderIdentities(files, agent, src.identitiesOnly)]));
   for (const id of ordered) io.debug(`Will attempt key: ${describeIdentity(id)}`);
   return ordered.map((id) => (id.sign ? { ...id, agent: new OneKeyAgent(id.key, id.sign) } : id));
 }
@@ -176,8 +177,16 @@ function plainBlob(key: ParsedKey): Buffer {
  * kept for whatever holds its key to sign for (withSigners).
  */
 async function fileIdentities(file: string, explicit: boolean, withCertificate: boolean, src: IdentitySources, io: IdentityIO): Promise<Identity[]> {
-  if (!fs.existsSync(file)) return [];
+  if (!fs.existsSync(file)) {
+    // As ssh: FILE.pub alone names a key that lives in an agent (a token, 1Password).
+    const pub = publicKeyBeside(file);
+    return pub ? [{ key: pub, label: file, keyBlob: pub.getPublicSSH(), explicit, fromAgent: false }] : [];
+  }
   const text = fs.readFileSync(file);
+  if (/^\s*\S+-cert-v01@openssh\.com\s/.test(text.toString('latin1', 0, 100))) {
+    // -i KEY-cert.pub (as Vault's docs have it): a certificate, signed for by whatever holds its key.
+    return certificateFile(file, io);
+  }
   const parsed = firstKey(utils.parseKey(text));
   let key: ParsedKey; // the private key when it could be read, else the public key
   let sign: Signer | undefined;
@@ -293,6 +302,8 @@ function publicKeyInside(text: Buffer): ParsedKey | undefined {
   }
 }
 
+/** ~ as ssh reads it: the home directory of the password database, not $HOME. */
 export function expandHome(p: string): string {
-  return p === '~' ? os.homedir() : p.startsWith('~/') ? path.join(os.homedir(), p.slice(2)) : p;
+  const home = os.userInfo().homedir;
+  return p === '~' ? home : p.startsWith('~/') ? path.join(home, p.slice(2)) : p;
 }

@@ -51,13 +51,14 @@ function runAskpass(program: string, prompt: string, debug: (line: string) => vo
 
 /**
  * Reads a line from the terminal `fd` in raw mode, echoing nothing: Enter ends it, Backspace
- * and ^U edit it, ^D on an empty line gives none. ^C, or a signal that would end ferry
- * meanwhile, restores the terminal first and then has its way, as readpassphrase(3) does.
+ * and ^U edit it, ^D on an empty line gives none. ^C and ^\\, or a signal that would end ferry
+ * meanwhile, restore the terminal first and then have their way; ^Z suspends with the terminal
+ * restored and asks again on return, as readpassphrase(3) does.
  */
 function readFromTerminal(fd: number, prompt: string): Promise<string | undefined> {
   const input = new tty.ReadStream(fd);
-  input.setRawMode(true);
-  fs.writeSync(fd, `\r${prompt}`); // \r: over anything typed ahead, as ssh
+  // libuv reopens a terminal for its stream (to make it non-blocking) and closes only its own.
+  const reopened = (input as unknown as { _handle?: { fd?: number } })._handle?.fd !== fd;
   return new Promise((resolve) => {
     let typed = '';
     const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
@@ -67,7 +68,8 @@ function readFromTerminal(fd: number, prompt: string): Promise<string | undefine
       process.off('exit', restore);
       input.setRawMode(false);
       fs.writeSync(fd, '\n');
-      input.destroy(); // closes fd
+      input.destroy();
+      if (reopened) fs.closeSync(fd);
     };
     const finish = (answer: string | undefined) => {
       restore();
@@ -81,14 +83,26 @@ function readFromTerminal(fd: number, prompt: string): Promise<string | undefine
       for (const ch of data.toString('utf8')) {
         if (ch === '\r' || ch === '\n') return finish(typed);
         if (ch === '\x03') return onSignal('SIGINT');
+        if (ch === '\x1c') return onSignal('SIGQUIT');
         if (ch === '\x04' && typed === '') return finish(undefined);
+        if (ch === '\x1a') {
+          input.setRawMode(false);
+          fs.writeSync(fd, '\n');
+          process.kill(process.pid, 'SIGTSTP'); // stopped here until the shell's fg
+          input.setRawMode(true);
+          fs.writeSync(fd, `\r${prompt}`);
+          continue;
+        }
         if (ch === '\x7f' || ch === '\b') typed = [...typed].slice(0, -1).join('');
         else if (ch === '\x15') typed = '';
         else if (ch >= ' ' || ch === '\t') typed += ch;
       }
     };
-    input.on('data', onData);
+    // The handlers first, so that no moment leaves the terminal raw to a signal.
     for (const sig of signals) process.once(sig, onSignal);
     process.once('exit', restore);
+    input.on('data', onData);
+    input.setRawMode(true);
+    fs.writeSync(fd, `\r${prompt}`); // \r: over anything typed ahead, as ssh
   });
 }

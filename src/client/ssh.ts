@@ -184,9 +184,17 @@ export class SshSession {
         if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return reject(new Error(`ssh: Could not resolve hostname ${inv.host}: Name or service not known`));
         reject(new Error(`ssh: connect to host ${inv.host} port ${inv.port}: ${err.message}`));
       };
+      // A server that closes before we are in (LoginGraceTime passed while a passphrase or the
+      // host key question waited): ssh says so and exits 255. ssh2 emits only 'close' then.
+      const onClose = () => {
+        clearTimeout(deadline);
+        reject(new Error(hostKeyError ?? `Connection closed by ${inv.host} port ${inv.port}`));
+      };
       this.#client.on('error', onError);
+      this.#client.once('close', onClose);
       this.#client.once('ready', () => {
         this.#client.off('error', onError);
+        this.#client.off('close', onClose);
         clearTimeout(deadline);
         // Forwarded connections share this socket; see the node's connection.ts on Nagle.
         this.#client.setNoDelay(true);
