@@ -7,12 +7,12 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Client, Server, utils, type ClientChannel, type Connection, type ParsedKey } from 'ssh2';
+import { Client, Server, type ClientChannel, type Connection, type ParsedKey } from 'ssh2';
 import { generateEd25519 } from '../src/auth/sshkey';
 import { OpenFailure } from '../src/errors';
 import { eventually } from './helpers/process';
 import { sendsWithNagle } from '../src/client/ssh';
-import { ackAnsweredCloses, offerKeyOnce, onRemoteDebug, rejectChannel, sendDebug, serverSoftware } from '../src/protocol/ssh2-ext';
+import { ackAnsweredCloses, offerKeyOnce, onRemoteDebug, rejectChannel, sendDebug, serverSoftware, parseFirstKey } from '../src/protocol/ssh2-ext';
 
 const SSH2_LIB = path.dirname(require.resolve('ssh2/lib/client.js'));
 
@@ -22,8 +22,7 @@ describe('ferry patch of ssh2', () => {
   let serverSide: Connection | undefined;
   let serverClosed = 0;
   const serverDebug: string[] = [];
-  const parsed = utils.parseKey(generateEd25519().private);
-  const userKey = (Array.isArray(parsed) ? parsed[0] : parsed) as ParsedKey;
+  const userKey = parseFirstKey(generateEd25519().private) as ParsedKey;
 
   before(async () => {
     server = new Server({ hostKeys: [generateEd25519().private], debug: (line: string) => serverDebug.push(line) }, (conn) => {

@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { utils, type ParsedKey } from 'ssh2';
+import type { ParsedKey } from 'ssh2';
 import { generateEd25519 } from '../auth/sshkey';
-import { showAs } from '../protocol/ssh2-ext';
+import { parseFirstKey, showAs } from '../protocol/ssh2-ext';
 import { agentSocketPath, certificatesFirst, orderIdentities, withSigners, type Identity } from './identity';
 
 function keyPair(): { priv: ParsedKey; pub: ParsedKey } {
   const pair = generateEd25519();
   const parse = (text: string) => {
-    const parsed = utils.parseKey(text);
-    if (parsed instanceof Error || Array.isArray(parsed)) throw new Error('no key');
+    const parsed = parseFirstKey(text);
+    if (parsed instanceof Error) throw parsed;
     return parsed;
   };
   return { priv: parse(pair.private), pub: parse(pair.public) };

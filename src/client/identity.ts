@@ -7,10 +7,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { utils, type ParsedKey } from 'ssh2';
+import type { ParsedKey } from 'ssh2';
 import { fingerprintSha256, isCertificateKeyType, parseAuthorizedKeyLine, SshReader } from '../auth/sshcert';
 import { agentKeys, agentSigner, certificateKey, OneKeyAgent, type Signer } from '../protocol/agent';
-import { certifiedKey, type KeyOffer } from '../protocol/ssh2-ext';
+import { certifiedKey, parseFirstKey, type KeyOffer } from '../protocol/ssh2-ext';
 import { DEFAULT_IDENTITY_FILES } from './options';
 import type { AskPassphrase } from './passphrase';
 
@@ -187,7 +187,7 @@ async function fileIdentities(file: string, explicit: boolean, withCertificate: 
     // -i KEY-cert.pub (as Vault's docs have it): a certificate, signed for by whatever holds its key.
     return certificateFile(file, io);
   }
-  const parsed = firstKey(utils.parseKey(text));
+  const parsed = parseFirstKey(text);
   let key: ParsedKey; // the private key when it could be read, else the public key
   let sign: Signer | undefined;
   if (!(parsed instanceof Error)) {
@@ -254,7 +254,7 @@ function decrypter(file: string, text: Buffer, pub: ParsedKey | undefined, src: 
         if (!answer) return undefined;
         passphrase = answer;
       }
-      const parsed = firstKey(utils.parseKey(text, passphrase));
+      const parsed = parseFirstKey(text, passphrase);
       if (parsed instanceof Error) {
         if (i > 0) io.debug(`${file}: ${parsed.message}`);
         continue;
@@ -270,17 +270,11 @@ function decrypter(file: string, text: Buffer, pub: ParsedKey | undefined, src: 
   return () => (outcome ??= attempt());
 }
 
-function firstKey(parsed: ParsedKey | ParsedKey[] | Error): ParsedKey | Error {
-  if (parsed instanceof Error) return parsed;
-  const key = Array.isArray(parsed) ? parsed[0] : parsed;
-  return key ?? new Error('no key in the file');
-}
-
 /** FILE.pub, when it is there and a public key. */
 function publicKeyBeside(file: string): ParsedKey | undefined {
   const pubFile = `${file}.pub`;
   if (!fs.existsSync(pubFile)) return undefined;
-  const parsed = firstKey(utils.parseKey(fs.readFileSync(pubFile)));
+  const parsed = parseFirstKey(fs.readFileSync(pubFile));
   return parsed instanceof Error ? undefined : parsed;
 }
 
@@ -295,7 +289,7 @@ function publicKeyInside(text: Buffer): ParsedKey | undefined {
     r.readString('kdf');
     r.readString('kdf options');
     if (r.readUint32('number of keys') < 1) return undefined;
-    const parsed = firstKey(utils.parseKey(r.readString('public key')));
+    const parsed = parseFirstKey(r.readString('public key'));
     return parsed instanceof Error ? undefined : parsed;
   } catch {
     return undefined;

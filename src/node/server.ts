@@ -5,9 +5,9 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import os from 'node:os';
-import { Server, utils, type ParsedKey } from 'ssh2';
+import { Server } from 'ssh2';
 import { FerryError } from '../errors';
-import { certifiedKey } from '../protocol/ssh2-ext';
+import { certifiedKey, parseFirstKey } from '../protocol/ssh2-ext';
 import { Scope } from '../scope';
 import { fingerprintSha256 } from '../auth/sshcert';
 import { generateEd25519 } from '../auth/sshkey';
@@ -85,9 +85,8 @@ export class NodeService {
       loginGraceSeconds: opts.loginGraceSeconds ?? 120,
     };
     const hostKey = loadOrCreateHostKey(opts.dataDir);
-    const parsed = utils.parseKey(hostKey);
-    if (parsed instanceof Error) throw new FerryError('bad_host_key', `${path.join(opts.dataDir, 'host_key')}: ${parsed.message}`);
-    const plainKey = Array.isArray(parsed) ? (parsed[0] as ParsedKey) : parsed;
+    const plainKey = parseFirstKey(hostKey);
+    if (plainKey instanceof Error) throw new FerryError('bad_host_key', `${path.join(opts.dataDir, 'host_key')}: ${plainKey.message}`);
     // The plain key for clients that know it, and a certificate from the host CA for
     // clients that trust the cluster (@cert-authority in known_hosts).
     const certLine = await opts.auth.signHostCert(plainKey.getPublicSSH(), opts.nodeName, hostPrincipals(opts), HOST_CERT_TTL_MS);

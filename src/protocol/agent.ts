@@ -2,10 +2,10 @@
 // the agent's certificates, which ssh2 cannot parse and would drop, come back as blobs and are
 // offered as certificates of the key inside them. Signing is the agent's, per key.
 
-import { BaseAgent, OpenSSHAgent, utils, type ParsedKey, type SignCallback, type SigningRequestOptions } from 'ssh2';
+import { BaseAgent, OpenSSHAgent, type ParsedKey, type SignCallback, type SigningRequestOptions } from 'ssh2';
 import { isCertificateKeyType, parseCertificate, SshReader } from '../auth/sshcert';
 import { ValidationError } from '../errors';
-import { showAs } from './ssh2-ext';
+import { parseFirstKey, showAs } from './ssh2-ext';
 
 export interface AgentKey {
   /** The public key, or the certificate (type and blob the certificate's, the rest its key's). */
@@ -46,9 +46,9 @@ export function agentKeys(socketPath: string): Promise<{ keys: AgentKey[]; skipp
 export function certificateKey(blob: Buffer): ParsedKey {
   const type = new SshReader(blob).readText('key type');
   if (!isCertificateKeyType(type)) throw new ValidationError(`key type ${type} is not supported`);
-  const plain = utils.parseKey(parseCertificate(blob).key.blob);
+  const plain = parseFirstKey(parseCertificate(blob).key.blob);
   if (plain instanceof Error) throw new ValidationError(`the certified key: ${plain.message}`);
-  return showAs(Array.isArray(plain) ? (plain[0] as ParsedKey) : plain, type, blob);
+  return showAs(plain, type, blob);
 }
 
 export type Signer = (key: ParsedKey, data: Buffer, options: SigningRequestOptions) => Promise<Buffer>;

@@ -2,7 +2,7 @@
 // both directions and channel-open refusals that carry a reason code and text. Kept here so
 // that nothing else reaches into ssh2's internals.
 
-import type { AnyAuthMethod, AuthHandlerMiddleware, BaseAgent, Client, Connection, ParsedKey, Session } from 'ssh2';
+import { utils, type AnyAuthMethod, type AuthHandlerMiddleware, type BaseAgent, type Client, type Connection, type ParsedKey, type Session } from 'ssh2';
 import { ValidationError } from '../errors';
 import { isCertificateKeyType, parseAuthorizedKeyLine, parseCertificate } from '../auth/sshcert';
 import type { OpenFailureReason } from '../errors';
@@ -57,6 +57,13 @@ export function ackAnsweredCloses(client: Client, on: boolean): void {
 /** Subscribes to SSH_MSG_DEBUG messages a server sends to this client. */
 export function onRemoteDebug(client: Client, listener: (message: string) => void): void {
   (client as unknown as NodeJS.EventEmitter).on('remote-debug', (message: string) => listener(message));
+}
+
+/** The first key in `data` (ssh2 returns a list for files that hold several), or why there is none. */
+export function parseFirstKey(data: Buffer | string, passphrase?: string): ParsedKey | Error {
+  const parsed = utils.parseKey(data, passphrase);
+  if (parsed instanceof Error) return parsed;
+  return (Array.isArray(parsed) ? parsed[0] : parsed) ?? new Error('no key in the file');
 }
 
 /**

@@ -2,14 +2,13 @@
 // what the protocol-level tests drive the node with.
 
 import fs from 'node:fs';
-import { Client, utils, type ParsedKey } from 'ssh2';
-import { certifiedKey, offerKeyOnce } from '../../src/protocol/ssh2-ext';
+import { Client, type ParsedKey } from 'ssh2';
+import { certifiedKey, offerKeyOnce, parseFirstKey } from '../../src/protocol/ssh2-ext';
 
 /** The private key in `keyFile`, shown as the certificate in KEYFILE-cert.pub beside it. */
 export function certifiedKeyFile(keyFile: string): ParsedKey {
-  const parsed = utils.parseKey(fs.readFileSync(keyFile));
-  if (parsed instanceof Error) throw parsed;
-  const key = Array.isArray(parsed) ? (parsed[0] as ParsedKey) : parsed;
+  const key = parseFirstKey(fs.readFileSync(keyFile));
+  if (key instanceof Error) throw key;
   return certifiedKey(key, fs.readFileSync(`${keyFile}-cert.pub`, 'utf8'), `${keyFile}-cert.pub`);
 }
 
