@@ -5,13 +5,11 @@
 // asked for its passphrase; one it does not hold is asked only when the server would take it.
 
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type { ParsedKey } from 'ssh2';
 import { fingerprintSha256, isCertificateKeyType, parseAuthorizedKeyLine, SshReader } from '../auth/sshcert';
 import { agentKeys, agentSigner, certificateKey, OneKeyAgent, type Signer } from '../protocol/agent';
 import { certifiedKey, parseFirstKey, type KeyOffer } from '../protocol/ssh2-ext';
-import { DEFAULT_IDENTITY_FILES } from './options';
+import { DEFAULT_IDENTITY_FILES, expandHome } from './options';
 import type { AskPassphrase } from './passphrase';
 
 export interface Identity extends KeyOffer {
@@ -294,10 +292,4 @@ function publicKeyInside(text: Buffer): ParsedKey | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** ~ as ssh reads it: the home directory of the password database, not $HOME. */
-export function expandHome(p: string): string {
-  const home = os.userInfo().homedir;
-  return p === '~' ? home : p.startsWith('~/') ? path.join(home, p.slice(2)) : p;
 }

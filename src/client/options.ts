@@ -376,7 +376,13 @@ export function expandTokens(file: string, tokens: Record<string, string>, what:
       if (v === undefined) throw new ValidationError(`${what} ${file}: environment variable ${name} is not set`);
       return v;
     });
-  return expanded === '~' ? os.userInfo().homedir : expanded.startsWith('~/') ? path.join(os.userInfo().homedir, expanded.slice(2)) : expanded;
+  return expandHome(expanded);
+}
+
+/** ~ as ssh reads it: the home directory of the password database, not $HOME. */
+export function expandHome(p: string): string {
+  const home = os.userInfo().homedir;
+  return p === '~' ? home : p.startsWith('~/') ? path.join(home, p.slice(2)) : p;
 }
 
 function applyOption(inv: SshInvocation, extra: Extra, name: string, key: string, value: string, where: '-o' | 'ssh_config'): void {

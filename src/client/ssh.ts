@@ -29,9 +29,9 @@ import {
   type RemoteForward,
   type RemoteForwardTarget,
 } from './forwardspec';
-import { agentSocketPath, describeIdentity, expandHome, keyKind, loadIdentities, NoPassphrase, type Identity } from './identity';
+import { agentSocketPath, describeIdentity, keyKind, loadIdentities, NoPassphrase, type Identity } from './identity';
 import { appendKnownHost, hostLookupName, loadKnownHosts, patternsMatch, verifyHostKey } from './knownhosts';
-import { EXIT_FAILURE, type SshInvocation } from './options';
+import { EXIT_FAILURE, expandHome, type SshInvocation } from './options';
 import { passphraseAsker } from './passphrase';
 import { serveSocks } from './socks';
 
